@@ -1,0 +1,15 @@
+//! rampart: a terminal operations console for the engineers who keep a fleet of Linux
+//! servers safe.
+//!
+//! The data flows: inventory → transport (`ssh`) → collectors (`collect`) → typed state
+//! (`state`) → posture and alerts → views → fixes (→ transport). Each module's own doc says
+//! what it owns and what it must not do.
+
+pub mod cli;
+pub mod collect;
+pub mod inventory;
+pub mod lab;
+pub mod paths;
+pub mod sanitize;
+pub mod ssh;
+pub mod state;
