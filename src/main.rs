@@ -1,1 +1,105 @@
-fn main() {}
+//! The `rampart` binary: parse the command line, run one subcommand, map errors to exit
+//! statuses. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use rampart::cli::{Cli, Command, EXIT_USAGE};
+use rampart::inventory::Inventory;
+
+/// A failure carrying the exit status it should end the process with.
+#[derive(Debug)]
+struct Exit {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Exit {
+    fn from(e: E) -> Self {
+        Exit {
+            code: 1,
+            error: e.into(),
+        }
+    }
+}
+
+fn usage(error: impl Into<anyhow::Error>) -> Exit {
+    Exit {
+        code: EXIT_USAGE as u8,
+        error: error.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log_guard = init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Exit { code, error }) => {
+            // One line: the chain of causes, outermost first.
+            let msg: Vec<String> = error.chain().map(|c| c.to_string()).collect();
+            eprintln!("rampart: {}", msg.join(": "));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Logs go to a file in the state dir, never to the terminal (the console owns it).
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = rampart::paths::state_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "rampart.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+fn load_inventory(cli: &Cli) -> Result<Inventory, Exit> {
+    Inventory::load(&cli.global.inventory).map_err(usage)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Exit> {
+    match &cli.command {
+        Some(Command::Lab(args)) => {
+            rampart::lab::run(&args.action).context("lab")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Demo(_)) => {
+            let _inventory = load_inventory(&cli)?;
+            rampart::lab::run(&rampart::cli::LabAction::Up { hosts: None }).context("lab up")?;
+            Err(Exit {
+                code: 1,
+                error: anyhow::anyhow!("the console is not built yet (issue 6); the lab is up"),
+            })
+        }
+        Some(Command::Console(_)) | None => {
+            let _inventory = load_inventory(&cli)?;
+            Err(Exit {
+                code: 1,
+                error: anyhow::anyhow!("the console is not built yet (issue 6)"),
+            })
+        }
+        Some(Command::Audit(_)) => {
+            let _inventory = load_inventory(&cli)?;
+            Err(Exit {
+                code: 1,
+                error: anyhow::anyhow!("audit is not built yet (issue 5)"),
+            })
+        }
+        Some(Command::Watch(_)) | Some(Command::Fix(_)) | Some(Command::Diff(_)) => {
+            let _inventory = load_inventory(&cli)?;
+            Err(Exit {
+                code: 1,
+                error: anyhow::anyhow!("this subcommand is not built yet"),
+            })
+        }
+    }
+}
