@@ -10,6 +10,7 @@ pub mod collect;
 pub mod inventory;
 pub mod lab;
 pub mod paths;
+pub mod posture;
 pub mod sanitize;
 pub mod ssh;
 pub mod state;
