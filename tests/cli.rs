@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 //! The real binary's command line: help texts, and exit status 2 with a one-line
 //! `file:line: key: message` error for bad inventories.
 
