@@ -1,0 +1,1117 @@
+//! The lab's shape as data: which hosts exist, where they sit, what each one runs and how it
+//! is (mis)configured, and the text of every configuration file the lab writes.
+//!
+//! Everything here is pure: no process is started and no file is touched, so the whole lab
+//! design can be unit-tested. `up` turns this plan into namespaces, files and daemons.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+
+use super::LabError;
+
+/// How many light "scale" hosts `lab up --hosts N` may add at most (they live in one /20).
+pub const MAX_SCALE_HOSTS: u32 = 1000;
+
+/// The lab's knobs. The CLI uses [`LabConfig::default`]; tests and benchmarks may change the
+/// prefix (to run a second lab next to the first) or the base network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabConfig {
+    /// Prefix of every namespace and root-namespace link the lab makes (`rpl` → `rpl-web1`).
+    pub prefix: String,
+    /// A /16 the lab takes its addresses from; the third octet names the segment.
+    pub base: Ipv4Net,
+    /// Where keys, known_hosts, per-host overlay layers and logs live.
+    pub state_dir: PathBuf,
+    /// Light extra hosts (sshd only) behind the same bastion, for fan-out benchmarks.
+    pub scale_hosts: u32,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "rpl".to_owned(),
+            base: Ipv4Net::new(Ipv4Addr::new(10, 77, 0, 0), 16).unwrap_or_default(),
+            state_dir: default_state_dir(),
+            scale_hosts: 0,
+        }
+    }
+}
+
+/// `${XDG_STATE_HOME:-$HOME/.local/state}/rampart/lab`.
+pub fn default_state_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/state"))
+        })
+        .unwrap_or_else(|| PathBuf::from("/root/.local/state"));
+    base.join("rampart").join("lab")
+}
+
+/// A network segment of the lab: one bridge in the router namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Segment {
+    /// The outside link between the root namespace and the bastion.
+    Outside,
+    Admin,
+    Dmz,
+    App,
+    Data,
+    /// Where `--hosts N` puts its light hosts.
+    Fleet,
+}
+
+impl Segment {
+    pub const BRIDGED: [Segment; 5] = [
+        Segment::Admin,
+        Segment::Dmz,
+        Segment::App,
+        Segment::Data,
+        Segment::Fleet,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Segment::Outside => "outside",
+            Segment::Admin => "admin",
+            Segment::Dmz => "dmz",
+            Segment::App => "app",
+            Segment::Data => "data",
+            Segment::Fleet => "fleet",
+        }
+    }
+
+    /// Third octet of the segment's network and its prefix length.
+    fn octet_and_len(self) -> (u8, u8) {
+        match self {
+            Segment::Outside => (0, 24),
+            Segment::Admin => (9, 24),
+            Segment::Dmz => (10, 24),
+            Segment::App => (11, 24),
+            Segment::Data => (12, 24),
+            Segment::Fleet => (16, 20),
+        }
+    }
+}
+
+/// The firewall a host runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Firewall {
+    /// ufw with these rules; `enabled = false` leaves ufw installed but inactive.
+    Ufw { enabled: bool, rules: Vec<UfwRule> },
+    /// An nftables ruleset loaded from the host's /etc/nftables.conf.
+    Nft { ssh_from_anywhere: bool, wireguard: bool },
+    /// Nothing at all (light scale hosts).
+    None,
+}
+
+/// One `ufw allow` rule, kept typed so the command is built from values, not text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UfwRule {
+    pub port: u16,
+    /// `None` = from anywhere.
+    pub from: Option<Ipv4Net>,
+}
+
+impl UfwRule {
+    /// Arguments after `ufw`.
+    pub fn args(&self) -> Vec<String> {
+        match self.from {
+            None => vec!["allow".into(), format!("{}/tcp", self.port)],
+            Some(net) => vec![
+                "allow".into(),
+                "from".into(),
+                net.to_string(),
+                "to".into(),
+                "any".into(),
+                "port".into(),
+                self.port.to_string(),
+                "proto".into(),
+                "tcp".into(),
+            ],
+        }
+    }
+}
+
+/// What WireGuard role a host plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WgRole {
+    /// The VPN server: listens on 51820, has the bastion and "old-laptop" as peers.
+    Server,
+    /// A client peer of the server that really handshakes.
+    Client,
+}
+
+/// A daemon the lab starts on a host, and where its pid file lives in the host's own view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemon {
+    Sshd,
+    Fail2ban,
+    Nginx,
+    NodeExporter,
+    Boringtun,
+    Listener(u16),
+}
+
+impl Daemon {
+    pub fn name(self) -> String {
+        match self {
+            Daemon::Sshd => "sshd".into(),
+            Daemon::Fail2ban => "fail2ban".into(),
+            Daemon::Nginx => "nginx".into(),
+            Daemon::NodeExporter => "node_exporter".into(),
+            Daemon::Boringtun => "boringtun".into(),
+            Daemon::Listener(p) => format!("listener:{p}"),
+        }
+    }
+
+    /// Path of the pid file inside the host's private /run.
+    pub fn pid_file(self) -> String {
+        match self {
+            Daemon::Sshd => "/run/sshd.pid".into(),
+            Daemon::Fail2ban => "/run/fail2ban/fail2ban.pid".into(),
+            Daemon::Nginx => "/run/nginx.pid".into(),
+            Daemon::NodeExporter => "/run/rampart-lab/node_exporter.pid".into(),
+            Daemon::Boringtun => "/run/rampart-lab/boringtun.pid".into(),
+            Daemon::Listener(p) => format!("/run/rampart-lab/listener-{p}.pid"),
+        }
+    }
+}
+
+/// One lab host and everything about how it is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    pub name: String,
+    pub segment: Segment,
+    /// The address the inventory uses (for edge: the outside leg).
+    pub address: Ipv4Addr,
+    /// The bastion's second leg on the admin segment.
+    pub admin_address: Option<Ipv4Addr>,
+    pub firewall: Firewall,
+    pub sshd: SshdSettings,
+    /// fail2ban installed with an enabled sshd jail; `running = false` leaves it stopped.
+    pub fail2ban: Option<Fail2banSettings>,
+    pub nginx: Option<NginxSettings>,
+    pub node_exporter: bool,
+    /// Plain TCP listeners (db on 5432, app on 8000).
+    pub listeners: Vec<u16>,
+    pub wireguard: Option<WgRole>,
+    /// Light scale host: only sshd.
+    pub light: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SshdSettings {
+    pub password_authentication: bool,
+    pub allow_agent_forwarding: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fail2banSettings {
+    pub running: bool,
+    /// Which ban action fits the host's firewall.
+    pub nft: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NginxSettings {
+    pub limit_req: bool,
+    pub cert_days: u32,
+}
+
+impl HostSpec {
+    /// The daemons that must be alive for the host to count as up.
+    pub fn expected_daemons(&self) -> Vec<Daemon> {
+        let mut d = vec![Daemon::Sshd];
+        if matches!(self.fail2ban, Some(f) if f.running) {
+            d.push(Daemon::Fail2ban);
+        }
+        if self.nginx.is_some() {
+            d.push(Daemon::Nginx);
+        }
+        if self.node_exporter {
+            d.push(Daemon::NodeExporter);
+        }
+        if self.wireguard.is_some() {
+            d.push(Daemon::Boringtun);
+        }
+        d.extend(self.listeners.iter().map(|p| Daemon::Listener(*p)));
+        d
+    }
+
+    /// Daemons that exist on the host but are deliberately left stopped.
+    pub fn stopped_daemons(&self) -> Vec<Daemon> {
+        match self.fail2ban {
+            Some(f) if !f.running => vec![Daemon::Fail2ban],
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn is_bastion(&self) -> bool {
+        self.admin_address.is_some()
+    }
+}
+
+/// A deliberate misconfiguration, as documented in docs/lab.md and shown by `lab status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misconfiguration {
+    pub host: &'static str,
+    pub what: &'static str,
+    pub should_be: &'static str,
+}
+
+/// The lab's deliberate misconfigurations; everything else is configured well.
+pub fn misconfigurations() -> Vec<Misconfiguration> {
+    vec![
+        Misconfiguration {
+            host: "db1",
+            what: "ufw allows 5432/tcp from Anywhere",
+            should_be: "5432 only from the app segment (10.77.11.0/24)",
+        },
+        Misconfiguration {
+            host: "app1",
+            what: "firewall off: ufw installed but inactive, no nftables/iptables filtering",
+            should_be: "ufw enabled with default-deny incoming",
+        },
+        Misconfiguration {
+            host: "web2",
+            what: "fail2ban stopped",
+            should_be: "fail2ban running with the sshd jail",
+        },
+        Misconfiguration {
+            host: "web2",
+            what: "nginx has no limit_req",
+            should_be: "a limit_req_zone and limit_req as on web1",
+        },
+        Misconfiguration {
+            host: "web2",
+            what: "TLS certificate expires 10 days after `lab up`",
+            should_be: "a certificate valid for months (web1: 1 year)",
+        },
+        Misconfiguration {
+            host: "vpn1",
+            what: "sshd PasswordAuthentication yes",
+            should_be: "PasswordAuthentication no",
+        },
+        Misconfiguration {
+            host: "vpn1",
+            what: "WireGuard peer \"old-laptop\" (no endpoint) never completes a handshake",
+            should_be: "remove stale peers",
+        },
+    ]
+}
+
+/// WireGuard port on the VPN host.
+pub const WG_PORT: u16 = 51820;
+/// Name of the lab's WireGuard interface on every WireGuard host.
+pub const WG_IF: &str = "wg0";
+
+impl LabConfig {
+    /// Check what later steps rely on: names that fit Linux's 15-byte link names, a /16, and a
+    /// state dir that can appear in overlayfs mount options.
+    pub fn validate(&self) -> Result<(), LabError> {
+        let p = &self.prefix;
+        if p.is_empty()
+            || p.len() > 6
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(LabError::Config(format!(
+                "prefix {p:?} must be 1 to 6 lowercase letters or digits"
+            )));
+        }
+        if self.base.prefix_len() != 16 || self.base.network() != self.base.addr() {
+            return Err(LabError::Config(format!(
+                "base network {} must be a /16 network address, e.g. 10.77.0.0/16",
+                self.base
+            )));
+        }
+        let s = self.state_dir.to_string_lossy();
+        if !self.state_dir.is_absolute()
+            || s.contains([',', ':', '\\', '\n'])
+            || s.chars().any(char::is_whitespace)
+        {
+            return Err(LabError::Config(format!(
+                "state dir {s:?} must be an absolute path without ',', ':', '\\' or spaces \
+                 (it is used in overlayfs mount options)"
+            )));
+        }
+        if self.scale_hosts > MAX_SCALE_HOSTS {
+            return Err(LabError::Config(format!(
+                "--hosts {} is more than the lab's maximum of {MAX_SCALE_HOSTS}",
+                self.scale_hosts
+            )));
+        }
+        Ok(())
+    }
+
+    fn octets(&self) -> (u8, u8) {
+        let o = self.base.addr().octets();
+        (o[0], o[1])
+    }
+
+    /// An address in the lab: `base.third.fourth`.
+    pub fn addr(&self, third: u8, fourth: u8) -> Ipv4Addr {
+        let (a, b) = self.octets();
+        Ipv4Addr::new(a, b, third, fourth)
+    }
+
+    pub fn segment_net(&self, seg: Segment) -> Ipv4Net {
+        let (third, len) = seg.octet_and_len();
+        Ipv4Net::new(self.addr(third, 0), len).unwrap_or_default()
+    }
+
+    /// The router's address on a segment (the root namespace's on the outside link).
+    pub fn gateway(&self, seg: Segment) -> Ipv4Addr {
+        let (third, _) = seg.octet_and_len();
+        self.addr(third, 1)
+    }
+
+    /// The root namespace's address on the outside link.
+    pub fn root_address(&self) -> Ipv4Addr {
+        self.gateway(Segment::Outside)
+    }
+
+    pub fn edge_outside(&self) -> Ipv4Addr {
+        self.addr(0, 10)
+    }
+
+    /// A second admin-segment address on the bastion that tests use as an "attacker" or
+    /// "operator workstation" source: fail2ban ignores the bastion itself, not this one.
+    pub fn edge_test_source(&self) -> Ipv4Addr {
+        self.addr(9, 99)
+    }
+
+    pub fn vpn_net(&self) -> Ipv4Net {
+        Ipv4Net::new(self.addr(100, 0), 24).unwrap_or_default()
+    }
+
+    pub fn wg_address(&self, role: WgRole) -> Ipv4Addr {
+        match role {
+            WgRole::Server => self.addr(100, 1),
+            WgRole::Client => self.addr(100, 2),
+        }
+    }
+
+    /// The address given to the never-seen "old-laptop" peer.
+    pub fn old_laptop_address(&self) -> Ipv4Addr {
+        self.addr(100, 9)
+    }
+
+    /// Address of the i-th (1-based) scale host.
+    pub fn scale_address(&self, i: u32) -> Ipv4Addr {
+        let (third, _) = Segment::Fleet.octet_and_len();
+        let n = u32::from(self.addr(third, 0)) + 9 + i;
+        Ipv4Addr::from(n)
+    }
+
+    pub fn scale_name(i: u32) -> String {
+        format!("s{i:03}")
+    }
+
+    pub fn netns(&self, host: &str) -> String {
+        format!("{}-{host}", self.prefix)
+    }
+
+    pub fn core_netns(&self) -> String {
+        self.netns("core")
+    }
+
+    /// The root namespace's end of the outside link.
+    pub fn uplink(&self) -> String {
+        format!("{}-up", self.prefix)
+    }
+
+    pub fn host_dir(&self, host: &str) -> PathBuf {
+        self.state_dir.join("hosts").join(host)
+    }
+
+    pub fn client_key(&self) -> PathBuf {
+        self.state_dir.join("id_ed25519")
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        self.state_dir.join("known_hosts")
+    }
+
+    pub fn ssh_config(&self) -> PathBuf {
+        self.state_dir.join("ssh_config")
+    }
+
+    pub fn ca_cert(&self) -> PathBuf {
+        self.state_dir.join("ca").join("ca.crt")
+    }
+
+    /// The lock `up` and `down` hold so two of them never interleave.
+    pub fn lock_file(&self) -> PathBuf {
+        let mut s = self.state_dir.clone().into_os_string();
+        s.push(".lock");
+        PathBuf::from(s)
+    }
+
+    /// Every host of the lab, the six named ones first, then the scale hosts.
+    pub fn hosts(&self) -> Vec<HostSpec> {
+        let admin = self.segment_net(Segment::Admin);
+        let dmz = self.segment_net(Segment::Dmz);
+        let good_sshd = SshdSettings {
+            password_authentication: false,
+            allow_agent_forwarding: true,
+        };
+        let web_rules = vec![
+            UfwRule {
+                port: 22,
+                from: Some(admin),
+            },
+            UfwRule {
+                port: 80,
+                from: None,
+            },
+            UfwRule {
+                port: 443,
+                from: None,
+            },
+            UfwRule {
+                port: 9100,
+                from: Some(admin),
+            },
+        ];
+        let f2b_ufw = Some(Fail2banSettings {
+            running: true,
+            nft: false,
+        });
+        let mut hosts = vec![
+            HostSpec {
+                name: "edge".into(),
+                segment: Segment::Admin,
+                address: self.edge_outside(),
+                admin_address: Some(self.addr(9, 10)),
+                firewall: Firewall::Nft {
+                    ssh_from_anywhere: true,
+                    wireguard: false,
+                },
+                sshd: SshdSettings {
+                    password_authentication: false,
+                    allow_agent_forwarding: false,
+                },
+                fail2ban: Some(Fail2banSettings {
+                    running: true,
+                    nft: true,
+                }),
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: Some(WgRole::Client),
+                light: false,
+            },
+            HostSpec {
+                name: "web1".into(),
+                segment: Segment::Dmz,
+                address: self.addr(10, 11),
+                admin_address: None,
+                firewall: Firewall::Ufw {
+                    enabled: true,
+                    rules: web_rules.clone(),
+                },
+                sshd: good_sshd,
+                fail2ban: f2b_ufw,
+                nginx: Some(NginxSettings {
+                    limit_req: true,
+                    cert_days: 365,
+                }),
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: None,
+                light: false,
+            },
+            HostSpec {
+                name: "web2".into(),
+                segment: Segment::Dmz,
+                address: self.addr(10, 12),
+                admin_address: None,
+                firewall: Firewall::Ufw {
+                    enabled: true,
+                    rules: web_rules,
+                },
+                sshd: good_sshd,
+                fail2ban: Some(Fail2banSettings {
+                    running: false,
+                    nft: false,
+                }),
+                nginx: Some(NginxSettings {
+                    limit_req: false,
+                    cert_days: 10,
+                }),
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: None,
+                light: false,
+            },
+            HostSpec {
+                name: "vpn1".into(),
+                segment: Segment::Dmz,
+                address: self.addr(10, 20),
+                admin_address: None,
+                firewall: Firewall::Nft {
+                    ssh_from_anywhere: false,
+                    wireguard: true,
+                },
+                sshd: SshdSettings {
+                    password_authentication: true,
+                    allow_agent_forwarding: true,
+                },
+                fail2ban: Some(Fail2banSettings {
+                    running: true,
+                    nft: true,
+                }),
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: Some(WgRole::Server),
+                light: false,
+            },
+            HostSpec {
+                name: "app1".into(),
+                segment: Segment::App,
+                address: self.addr(11, 11),
+                admin_address: None,
+                firewall: Firewall::Ufw {
+                    enabled: false,
+                    rules: vec![
+                        UfwRule {
+                            port: 22,
+                            from: Some(admin),
+                        },
+                        UfwRule {
+                            port: 8000,
+                            from: Some(dmz),
+                        },
+                        UfwRule {
+                            port: 9100,
+                            from: Some(admin),
+                        },
+                    ],
+                },
+                sshd: good_sshd,
+                fail2ban: f2b_ufw,
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![8000],
+                wireguard: None,
+                light: false,
+            },
+            HostSpec {
+                name: "db1".into(),
+                segment: Segment::Data,
+                address: self.addr(12, 11),
+                admin_address: None,
+                firewall: Firewall::Ufw {
+                    enabled: true,
+                    rules: vec![
+                        UfwRule {
+                            port: 22,
+                            from: Some(admin),
+                        },
+                        // The deliberate mistake: should be `from: Some(app)`.
+                        UfwRule {
+                            port: 5432,
+                            from: None,
+                        },
+                        UfwRule {
+                            port: 9100,
+                            from: Some(admin),
+                        },
+                    ],
+                },
+                sshd: good_sshd,
+                fail2ban: f2b_ufw,
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![5432],
+                wireguard: None,
+                light: false,
+            },
+        ];
+        for i in 1..=self.scale_hosts {
+            hosts.push(HostSpec {
+                name: Self::scale_name(i),
+                segment: Segment::Fleet,
+                address: self.scale_address(i),
+                admin_address: None,
+                firewall: Firewall::None,
+                sshd: good_sshd,
+                fail2ban: None,
+                nginx: None,
+                node_exporter: false,
+                listeners: vec![],
+                wireguard: None,
+                light: true,
+            });
+        }
+        hosts
+    }
+}
+
+/// The whole sshd_config of a host (replacing Debian's, in the host's private /etc).
+pub fn sshd_config(host: &HostSpec) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut s = String::new();
+    let _ = writeln!(s, "# rampart lab: sshd for {}", host.name);
+    // Drop-ins first, as on Debian: tests (e.g. a command recorder) add files there.
+    s.push_str("Include /etc/ssh/sshd_config.d/*.conf\n");
+    s.push_str("Port 22\n");
+    s.push_str("HostKey /etc/ssh/ssh_host_ed25519_key\n");
+    s.push_str("PidFile /run/sshd.pid\n");
+    s.push_str("LogLevel VERBOSE\n");
+    s.push_str("PermitRootLogin prohibit-password\n");
+    s.push_str("PubkeyAuthentication yes\n");
+    s.push_str("AuthorizedKeysFile /etc/ssh/authorized_keys/%u\n");
+    let _ = writeln!(
+        s,
+        "PasswordAuthentication {}",
+        yes_no(host.sshd.password_authentication)
+    );
+    s.push_str("KbdInteractiveAuthentication no\n");
+    // No PAM: there is no systemd/logind in the namespaces, and PAM adds nothing the lab tests.
+    s.push_str("UsePAM no\n");
+    s.push_str("X11Forwarding no\n");
+    let _ = writeln!(
+        s,
+        "AllowAgentForwarding {}",
+        yes_no(host.sshd.allow_agent_forwarding)
+    );
+    s.push_str("PrintMotd no\n");
+    s.push_str("AcceptEnv LANG LC_*\n");
+    s.push_str("Subsystem sftp /usr/lib/openssh/sftp-server\n");
+    s
+}
+
+/// The nftables ruleset of an nftables host.
+pub fn nftables_conf(cfg: &LabConfig, host: &HostSpec) -> String {
+    let admin = cfg.segment_net(Segment::Admin);
+    let (ssh_anywhere, wg) = match host.firewall {
+        Firewall::Nft {
+            ssh_from_anywhere,
+            wireguard,
+        } => (ssh_from_anywhere, wireguard),
+        _ => (false, false),
+    };
+    let mut s = String::from("#!/usr/sbin/nft -f\n# rampart lab\nflush ruleset\n\n");
+    s.push_str("table inet filter {\n\tchain input {\n");
+    s.push_str("\t\ttype filter hook input priority filter; policy drop;\n");
+    s.push_str("\t\tct state established,related accept\n");
+    s.push_str("\t\tct state invalid drop\n");
+    s.push_str("\t\tiif \"lo\" accept\n");
+    s.push_str("\t\tip protocol icmp accept\n");
+    if ssh_anywhere {
+        s.push_str("\t\ttcp dport 22 accept\n");
+    } else {
+        let _ = writeln!(s, "\t\tip saddr {admin} tcp dport 22 accept");
+    }
+    let _ = writeln!(s, "\t\tip saddr {admin} tcp dport 9100 accept");
+    if wg {
+        let _ = writeln!(s, "\t\tudp dport {WG_PORT} accept");
+    }
+    s.push_str("\t}\n\tchain forward {\n");
+    s.push_str("\t\ttype filter hook forward priority filter; policy drop;\n\t}\n");
+    s.push_str("\tchain output {\n");
+    s.push_str("\t\ttype filter hook output priority filter; policy accept;\n\t}\n}\n");
+    s
+}
+
+/// fail2ban's jail for the lab's sshd, which logs with `sshd -E` to /var/log/auth.log.
+pub fn fail2ban_jail(cfg: &LabConfig, host: &HostSpec) -> String {
+    let nft = matches!(host.fail2ban, Some(f) if f.nft);
+    let bastion = cfg.addr(9, 10);
+    let mut s = String::from("# rampart lab\n[DEFAULT]\n");
+    // Never ban the bastion: every administrator's session comes from it.
+    let _ = writeln!(s, "ignoreip = 127.0.0.1/8 ::1 {bastion}");
+    let _ = writeln!(
+        s,
+        "banaction = {}",
+        if nft {
+            "nftables-multiport"
+        } else {
+            "iptables-multiport"
+        }
+    );
+    s.push_str("\n[sshd]\nenabled = true\nport = ssh\nmode = normal\n");
+    s.push_str("backend = polling\nlogpath = /var/log/auth.log\n");
+    // `sshd -E` writes bare messages without a syslog timestamp.
+    s.push_str("datepattern = {NONE}\n");
+    s.push_str("maxretry = 5\nfindtime = 10m\nbantime = 10m\n");
+    s
+}
+
+/// Override of the sshd filter's line prefix: `sshd -E` lines carry no host or pid.
+pub const FAIL2BAN_SSHD_FILTER_LOCAL: &str = "# rampart lab: sshd -E writes bare messages\n\
+[DEFAULT]\n__prefix_line =\n";
+
+/// Debian's nginx.conf with the lab's choices (one worker; TLS 1.2+ only).
+pub const NGINX_CONF: &str = "# rampart lab
+user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+include /etc/nginx/modules-enabled/*.conf;
+
+events {
+\tworker_connections 256;
+}
+
+http {
+\tsendfile on;
+\ttcp_nopush on;
+\ttypes_hash_max_size 2048;
+\tinclude /etc/nginx/mime.types;
+\tdefault_type application/octet-stream;
+\tssl_protocols TLSv1.2 TLSv1.3;
+\tssl_prefer_server_ciphers on;
+\taccess_log /var/log/nginx/access.log;
+\tinclude /etc/nginx/conf.d/*.conf;
+\tinclude /etc/nginx/sites-enabled/*;
+}
+";
+
+/// The web host's site: HTTP redirects to HTTPS, TLS from the lab CA.
+pub fn nginx_site(host: &HostSpec) -> String {
+    let limit = matches!(host.nginx, Some(n) if n.limit_req);
+    let name = &host.name;
+    let mut s = String::from("# rampart lab\n");
+    if limit {
+        s.push_str("limit_req_zone $binary_remote_addr zone=perip:10m rate=10r/s;\n\n");
+    }
+    let _ = writeln!(
+        s,
+        "server {{\n\tlisten 80 default_server;\n\tserver_name {name} {addr};\n\
+         \treturn 301 https://$host$request_uri;\n}}\n",
+        addr = host.address
+    );
+    let _ = writeln!(
+        s,
+        "server {{\n\tlisten 443 ssl default_server;\n\tserver_name {name} {addr};\n\
+         \tssl_certificate /etc/nginx/tls/{name}.crt;\n\
+         \tssl_certificate_key /etc/nginx/tls/{name}.key;\n\
+         \tssl_protocols TLSv1.2 TLSv1.3;\n\
+         \troot /var/www/html;\n\
+         \tlocation / {{",
+        addr = host.address
+    );
+    if limit {
+        s.push_str("\t\tlimit_req zone=perip burst=20 nodelay;\n");
+    }
+    let _ = writeln!(s, "\t\treturn 200 \"{name}\\n\";\n\t}}\n}}");
+    s
+}
+
+/// Keys of the lab's WireGuard peers (base64, as `wg` prints them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WgKeys {
+    pub server_private: String,
+    pub server_public: String,
+    pub client_private: String,
+    pub client_public: String,
+    pub old_laptop_public: String,
+}
+
+/// A `wg setconf` file (not wg-quick: addresses are set with `ip`).
+pub fn wg_conf(cfg: &LabConfig, role: WgRole, vpn_endpoint: Ipv4Addr, keys: &WgKeys) -> String {
+    let mut s = String::from("# rampart lab\n[Interface]\n");
+    match role {
+        WgRole::Server => {
+            let _ = writeln!(s, "PrivateKey = {}", keys.server_private);
+            let _ = writeln!(s, "ListenPort = {WG_PORT}\n");
+            let _ = writeln!(
+                s,
+                "# edge\n[Peer]\nPublicKey = {}\nAllowedIPs = {}/32\n",
+                keys.client_public,
+                cfg.wg_address(WgRole::Client)
+            );
+            let _ = writeln!(
+                s,
+                "# old-laptop\n[Peer]\nPublicKey = {}\nAllowedIPs = {}/32",
+                keys.old_laptop_public,
+                cfg.old_laptop_address()
+            );
+        }
+        WgRole::Client => {
+            let _ = writeln!(s, "PrivateKey = {}\n", keys.client_private);
+            let _ = writeln!(
+                s,
+                "# vpn1\n[Peer]\nPublicKey = {}\nEndpoint = {vpn_endpoint}:{WG_PORT}\n\
+                 AllowedIPs = {}/32\nPersistentKeepalive = 25",
+                keys.server_public,
+                cfg.wg_address(WgRole::Server)
+            );
+        }
+    }
+    s
+}
+
+/// One known_hosts line per host: `name,address[,more] key`.
+pub fn known_hosts_line(host: &HostSpec, public_key: &str) -> String {
+    let mut names = vec![host.name.clone(), host.address.to_string()];
+    if let Some(a) = host.admin_address {
+        names.push(a.to_string());
+    }
+    format!("{} {}", names.join(","), public_key.trim())
+}
+
+/// A convenience ssh_config: `ssh -F STATE/ssh_config web1`.
+pub fn ssh_config(cfg: &LabConfig, hosts: &[HostSpec]) -> String {
+    let mut s = String::from("# rampart lab: ssh -F THIS_FILE web1\n");
+    for h in hosts {
+        let _ = writeln!(s, "Host {}\n\tHostName {}", h.name, h.address);
+        if !h.is_bastion() {
+            s.push_str("\tProxyJump edge\n");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nHost *\n\tUser root\n\tIdentityFile {}\n\tIdentitiesOnly yes\n\
+         \tUserKnownHostsFile {}\n\tStrictHostKeyChecking yes\n\tBatchMode yes",
+        cfg.client_key().display(),
+        cfg.known_hosts().display()
+    );
+    s
+}
+
+/// A tiny TCP service for the db and app ports: accepts, answers one line, closes.
+/// The port comes as argv[1]; the script itself is a constant.
+pub const LISTENER_PY: &str = r#"
+import socket, sys, threading
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))
+s.listen(64)
+def serve(c):
+    try:
+        c.sendall(b"rampart-lab service on port %d\n" % port)
+    finally:
+        c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// Where a path inside a host's own view is found from the root namespace: the holder
+/// process's root, which shows that mount namespace's overlays.
+pub fn in_view(holder_pid: u32, path: &str) -> PathBuf {
+    Path::new("/proc")
+        .join(holder_pid.to_string())
+        .join("root")
+        .join(path.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host<'a>(hosts: &'a [HostSpec], name: &str) -> &'a HostSpec {
+        hosts.iter().find(|h| h.name == name).unwrap()
+    }
+
+    #[test]
+    fn default_topology_matches_the_documented_addresses() {
+        let cfg = LabConfig::default();
+        cfg.validate().unwrap();
+        let hosts = cfg.hosts();
+        let got: Vec<(String, String)> = hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.address.to_string()))
+            .collect();
+        let want = [
+            ("edge", "10.77.0.10"),
+            ("web1", "10.77.10.11"),
+            ("web2", "10.77.10.12"),
+            ("vpn1", "10.77.10.20"),
+            ("app1", "10.77.11.11"),
+            ("db1", "10.77.12.11"),
+        ];
+        assert_eq!(got.len(), want.len());
+        for ((n, a), (wn, wa)) in got.iter().zip(want) {
+            assert_eq!((n.as_str(), a.as_str()), (wn, wa));
+        }
+        assert_eq!(host(&hosts, "edge").admin_address, Some(cfg.addr(9, 10)));
+        assert_eq!(cfg.netns("web1"), "rpl-web1");
+        assert_eq!(cfg.uplink(), "rpl-up");
+        assert_eq!(cfg.segment_net(Segment::App).to_string(), "10.77.11.0/24");
+    }
+
+    #[test]
+    fn another_base_and_prefix_move_everything() {
+        let cfg = LabConfig {
+            prefix: "t2".into(),
+            base: "10.88.0.0/16".parse().unwrap(),
+            scale_hosts: 3,
+            ..LabConfig::default()
+        };
+        cfg.validate().unwrap();
+        let hosts = cfg.hosts();
+        assert_eq!(hosts.len(), 9);
+        assert_eq!(host(&hosts, "db1").address.to_string(), "10.88.12.11");
+        assert_eq!(host(&hosts, "s003").address.to_string(), "10.88.16.12");
+        assert!(host(&hosts, "s001").light);
+        assert_eq!(cfg.uplink(), "t2-up");
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let bad = [
+            LabConfig {
+                prefix: "Rpl".into(),
+                ..LabConfig::default()
+            },
+            LabConfig {
+                prefix: "toolongpfx".into(),
+                ..LabConfig::default()
+            },
+            LabConfig {
+                base: "10.77.0.0/24".parse().unwrap(),
+                ..LabConfig::default()
+            },
+            LabConfig {
+                state_dir: "/tmp/a,upperdir=/etc".into(),
+                ..LabConfig::default()
+            },
+            LabConfig {
+                state_dir: "relative/dir".into(),
+                ..LabConfig::default()
+            },
+            LabConfig {
+                scale_hosts: MAX_SCALE_HOSTS + 1,
+                ..LabConfig::default()
+            },
+        ];
+        for c in bad {
+            assert!(
+                matches!(c.validate(), Err(LabError::Config(_))),
+                "accepted {c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sshd_configs_carry_the_deliberate_differences() {
+        let hosts = LabConfig::default().hosts();
+        let vpn = sshd_config(host(&hosts, "vpn1"));
+        assert!(vpn.contains("\nPasswordAuthentication yes\n"));
+        let web = sshd_config(host(&hosts, "web1"));
+        assert!(web.contains("\nPasswordAuthentication no\n"));
+        assert!(web.contains("\nPermitRootLogin prohibit-password\n"));
+        assert!(web.contains("\nX11Forwarding no\n"));
+        assert!(web.contains("AuthorizedKeysFile /etc/ssh/authorized_keys/%u\n"));
+        let edge = sshd_config(host(&hosts, "edge"));
+        assert!(edge.contains("\nAllowAgentForwarding no\n"));
+        // Drop-ins must come first so that a test's drop-in wins (sshd keeps the first value).
+        assert!(web.find("Include").unwrap() < web.find("PasswordAuthentication").unwrap());
+    }
+
+    #[test]
+    fn firewalls_allow_ssh_from_admin_only_except_on_the_bastion() {
+        let cfg = LabConfig::default();
+        let hosts = cfg.hosts();
+        let edge = nftables_conf(&cfg, host(&hosts, "edge"));
+        assert!(edge.contains("\t\ttcp dport 22 accept\n"));
+        assert!(edge.contains("policy drop"));
+        let vpn = nftables_conf(&cfg, host(&hosts, "vpn1"));
+        assert!(vpn.contains("ip saddr 10.77.9.0/24 tcp dport 22 accept"));
+        assert!(vpn.contains("udp dport 51820 accept"));
+        assert!(!vpn.contains("\t\ttcp dport 22 accept\n"));
+
+        let Firewall::Ufw { enabled, rules } = &host(&hosts, "db1").firewall else {
+            panic!("db1 must use ufw")
+        };
+        assert!(enabled);
+        let args: Vec<String> = rules.iter().map(|r| r.args().join(" ")).collect();
+        assert!(args.contains(&"allow 5432/tcp".to_owned()), "{args:?}");
+        assert!(args.contains(&"allow from 10.77.9.0/24 to any port 22 proto tcp".to_owned()));
+        let Firewall::Ufw { enabled, .. } = &host(&hosts, "app1").firewall else {
+            panic!("app1 must use ufw")
+        };
+        assert!(!enabled);
+    }
+
+    #[test]
+    fn nginx_rate_limit_only_on_web1() {
+        let hosts = LabConfig::default().hosts();
+        let w1 = nginx_site(host(&hosts, "web1"));
+        let w2 = nginx_site(host(&hosts, "web2"));
+        assert!(w1.contains("limit_req zone=perip"));
+        assert!(!w2.contains("limit_req"));
+        assert!(w2.contains("return 301 https://$host$request_uri;"));
+        assert!(w2.contains("ssl_certificate /etc/nginx/tls/web2.crt;"));
+        assert!(NGINX_CONF.contains("ssl_protocols TLSv1.2 TLSv1.3;"));
+        assert!(!NGINX_CONF.contains("TLSv1.1"));
+    }
+
+    #[test]
+    fn daemons_and_fail2ban() {
+        let cfg = LabConfig::default();
+        let hosts = cfg.hosts();
+        let web2 = host(&hosts, "web2");
+        assert!(!web2.expected_daemons().contains(&Daemon::Fail2ban));
+        assert_eq!(web2.stopped_daemons(), vec![Daemon::Fail2ban]);
+        assert!(
+            host(&hosts, "db1")
+                .expected_daemons()
+                .contains(&Daemon::Listener(5432))
+        );
+        let jail = fail2ban_jail(&cfg, host(&hosts, "web1"));
+        assert!(jail.contains("[sshd]\nenabled = true\n"));
+        assert!(jail.contains("ignoreip = 127.0.0.1/8 ::1 10.77.9.10\n"));
+        assert!(jail.contains("banaction = iptables-multiport"));
+        assert!(fail2ban_jail(&cfg, host(&hosts, "edge")).contains("nftables-multiport"));
+    }
+
+    #[test]
+    fn wireguard_server_has_a_peer_without_endpoint() {
+        let cfg = LabConfig::default();
+        let keys = WgKeys {
+            server_private: "SP".into(),
+            server_public: "SPUB".into(),
+            client_private: "CP".into(),
+            client_public: "CPUB".into(),
+            old_laptop_public: "OLD".into(),
+        };
+        let server = wg_conf(&cfg, WgRole::Server, cfg.addr(10, 20), &keys);
+        let old = server.split("# old-laptop").nth(1).unwrap();
+        assert!(old.contains("PublicKey = OLD"));
+        assert!(!old.contains("Endpoint"));
+        let client = wg_conf(&cfg, WgRole::Client, cfg.addr(10, 20), &keys);
+        assert!(client.contains("Endpoint = 10.77.10.20:51820"));
+        assert!(client.contains("PrivateKey = CP\n"));
+    }
+
+    #[test]
+    fn known_hosts_and_ssh_config() {
+        let cfg = LabConfig::default();
+        let hosts = cfg.hosts();
+        assert_eq!(
+            known_hosts_line(host(&hosts, "edge"), "ssh-ed25519 AAAA root@edge\n"),
+            "edge,10.77.0.10,10.77.9.10 ssh-ed25519 AAAA root@edge"
+        );
+        assert_eq!(
+            known_hosts_line(host(&hosts, "db1"), "ssh-ed25519 BBBB"),
+            "db1,10.77.12.11 ssh-ed25519 BBBB"
+        );
+        let sc = ssh_config(&cfg, &hosts);
+        assert!(sc.contains("Host db1\n\tHostName 10.77.12.11\n\tProxyJump edge\n"));
+        assert!(sc.contains("Host edge\n\tHostName 10.77.0.10\nHost"));
+    }
+
+    #[test]
+    fn in_view_goes_through_the_holder_root() {
+        assert_eq!(
+            in_view(42, "/etc/ssh/sshd_config"),
+            PathBuf::from("/proc/42/root/etc/ssh/sshd_config")
+        );
+    }
+}
