@@ -106,7 +106,10 @@ pub enum Firewall {
     /// ufw with these rules; `enabled = false` leaves ufw installed but inactive.
     Ufw { enabled: bool, rules: Vec<UfwRule> },
     /// An nftables ruleset loaded from the host's /etc/nftables.conf.
-    Nft { ssh_from_anywhere: bool, wireguard: bool },
+    Nft {
+        ssh_from_anywhere: bool,
+        wireguard: bool,
+    },
     /// Nothing at all (light scale hosts).
     None,
 }

@@ -12,9 +12,13 @@ use super::sys::{self, Cmd};
 pub fn down(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
     let mut removed = Vec::new();
     let lock = if cfg.state_dir.exists() {
-        let f = fs::File::create(cfg.lock_file())
+        let f = fs::File::create(cfg.lock_file()).map_err(LabError::io(
+            "lab",
+            "lock",
+            &cfg.lock_file(),
+        ))?;
+        f.lock()
             .map_err(LabError::io("lab", "lock", &cfg.lock_file()))?;
-        f.lock().map_err(LabError::io("lab", "lock", &cfg.lock_file()))?;
         Some(f)
     } else {
         None
@@ -31,35 +35,59 @@ pub fn down(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
         .unwrap_or_default();
     namespaces.sort();
 
-    let mut pids: Vec<u32> = namespaces.iter().flat_map(|ns| sys::netns_pids(ns)).collect();
+    let mut pids: Vec<u32> = namespaces
+        .iter()
+        .flat_map(|ns| sys::netns_pids(ns))
+        .collect();
     pids.sort_unstable();
     pids.dedup();
     if !pids.is_empty() {
         sys::terminate(&pids, Duration::from_secs(3));
         let left: Vec<u32> = pids.iter().copied().filter(|p| sys::alive(*p)).collect();
-        if !left.is_empty() && !sys::wait_until(Duration::from_secs(3), || left.iter().all(|p| !sys::alive(*p))) {
+        if !left.is_empty()
+            && !sys::wait_until(Duration::from_secs(3), || {
+                left.iter().all(|p| !sys::alive(*p))
+            })
+        {
             return Err(LabError::Failed {
                 host: "lab".into(),
                 stage: "stop processes",
                 detail: format!("processes still alive after SIGKILL: {left:?}"),
             });
         }
+        // Let init reap them, so `ps` shows no leftovers (not even zombies) afterwards.
+        let _ = sys::wait_until(Duration::from_secs(2), || {
+            pids.iter()
+                .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        });
         removed.push(format!("stopped {} processes", pids.len()));
     }
 
     for ns in &namespaces {
-        Cmd::new("lab", "delete netns", "ip").args(["netns", "del", ns]).run()?;
+        Cmd::new("lab", "delete netns", "ip")
+            .args(["netns", "del", ns])
+            .run()?;
     }
     if !namespaces.is_empty() {
-        removed.push(format!("deleted {} namespaces: {}", namespaces.len(), namespaces.join(" ")));
+        removed.push(format!(
+            "deleted {} namespaces: {}",
+            namespaces.len(),
+            namespaces.join(" ")
+        ));
     }
 
     let up = cfg.uplink();
-    let link_exists = || Cmd::new("lab", "probe link", "ip").args(["link", "show", "dev", &up]).succeeds();
+    let link_exists = || {
+        Cmd::new("lab", "probe link", "ip")
+            .args(["link", "show", "dev", &up])
+            .succeeds()
+    };
     if link_exists() {
         // Normally gone with the bastion's namespace; namespace teardown is asynchronous.
         if !sys::wait_until(Duration::from_secs(3), || !link_exists()) {
-            Cmd::new("lab", "delete link", "ip").args(["link", "del", &up]).run()?;
+            Cmd::new("lab", "delete link", "ip")
+                .args(["link", "del", &up])
+                .run()?;
         }
         removed.push(format!("removed link {up}"));
     }
@@ -71,8 +99,11 @@ pub fn down(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
     }
 
     if cfg.state_dir.exists() {
-        fs::remove_dir_all(&cfg.state_dir)
-            .map_err(LabError::io("lab", "remove state dir", &cfg.state_dir))?;
+        fs::remove_dir_all(&cfg.state_dir).map_err(LabError::io(
+            "lab",
+            "remove state dir",
+            &cfg.state_dir,
+        ))?;
         removed.push(format!("removed {}", cfg.state_dir.display()));
     }
     if lock.is_some() {

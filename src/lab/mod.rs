@@ -86,7 +86,11 @@ impl LabError {
         }
     }
 
-    pub(crate) fn io(host: &str, stage: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> LabError {
+    pub(crate) fn io(
+        host: &str,
+        stage: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> LabError {
         let host = host.to_owned();
         let path = path.to_owned();
         move |source| LabError::Io {

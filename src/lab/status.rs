@@ -12,12 +12,16 @@ use super::up::{daemon_pid, live_holder};
 /// One daemon's state on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DaemonState {
-    Running { pid: u32 },
+    Running {
+        pid: u32,
+    },
     Down,
     /// Deliberately left stopped (one of the lab's misconfigurations) and still stopped.
     StoppedOnPurpose,
     /// Meant to be stopped, but someone started it (e.g. a fix).
-    RunningAnyway { pid: u32 },
+    RunningAnyway {
+        pid: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +63,10 @@ impl LabStatus {
                 }
             }
             if !h.ssh_answers {
-                p.push(format!("{}: sshd does not answer with the lab host key", h.name));
+                p.push(format!(
+                    "{}: sshd does not answer with the lab host key",
+                    h.name
+                ));
             }
         }
         p
@@ -96,7 +103,10 @@ pub fn collect(cfg: &LabConfig) -> LabStatus {
             address: h.address.to_string(),
             holder,
             daemons,
-            ssh_answers: answers.get(&h.address.to_string()).copied().unwrap_or(false),
+            ssh_answers: answers
+                .get(&h.address.to_string())
+                .copied()
+                .unwrap_or(false),
         });
     }
     let mut pids = Vec::new();
@@ -213,14 +223,21 @@ pub fn render_status(cfg: &LabConfig, st: &LabStatus) -> String {
             "{:<6} {:<12} {:<10} {:<8} {:<5} {}",
             h.name,
             h.address,
-            if h.netns_exists { h.netns.as_str() } else { "MISSING" },
+            if h.netns_exists {
+                h.netns.as_str()
+            } else {
+                "MISSING"
+            },
             h.holder.map_or("DOWN".to_owned(), |p| p.to_string()),
             if h.ssh_answers { "ok" } else { "NO" },
             daemons.join(" ")
         );
     }
     if light_total > 0 {
-        let _ = writeln!(s, "scale hosts: {light_up} of {light_total} up (not listed)");
+        let _ = writeln!(
+            s,
+            "scale hosts: {light_up} of {light_total} up (not listed)"
+        );
     }
     s.push_str("deliberate misconfigurations:\n");
     for m in misconfigurations() {
@@ -284,7 +301,10 @@ mod tests {
         assert!(out.contains("fail2ban:stopped(deliberate)"), "{out}");
         assert!(out.contains("memory: 2.0 MiB RSS in 3 processes"), "{out}");
         assert!(out.contains("all hosts up"));
-        assert!(out.contains("db1   ufw allows 5432/tcp from Anywhere"), "{out}");
+        assert!(
+            out.contains("db1   ufw allows 5432/tcp from Anywhere"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -305,6 +325,8 @@ mod tests {
                 "db1: sshd does not answer with the lab host key".to_owned()
             ]
         );
-        assert!(render_status(&LabConfig::default(), &st).contains("DOWN: db1: listener:5432 down"));
+        assert!(
+            render_status(&LabConfig::default(), &st).contains("DOWN: db1: listener:5432 down")
+        );
     }
 }

@@ -170,9 +170,7 @@ impl Cmd {
     /// open cannot block us.
     pub fn run_daemonizing(&self, log: &Path) -> Result<(), LabError> {
         let mut child = self.spawn_detached(log)?;
-        let status = child
-            .wait()
-            .map_err(|e| self.error(e.to_string(), b""))?;
+        let status = child.wait().map_err(|e| self.error(e.to_string(), b""))?;
         if status.success() {
             Ok(())
         } else {
@@ -246,7 +244,11 @@ pub fn netns_pids(netns: &str) -> Vec<u32> {
     Cmd::new("lab", "list processes", "ip")
         .args(["netns", "pids", netns])
         .run()
-        .map(|out| out.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .map(|out| {
+            out.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

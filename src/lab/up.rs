@@ -27,7 +27,10 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("/usr/bin/fail2ban-server", "fail2ban"),
     ("/usr/sbin/nginx", "nginx"),
     ("/usr/bin/openssl", "openssl"),
-    ("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter"),
+    (
+        "/usr/bin/prometheus-node-exporter",
+        "prometheus-node-exporter",
+    ),
     ("/usr/bin/wg", "wireguard-tools"),
     ("/usr/bin/python3", "python3"),
     ("/usr/bin/nsenter", "util-linux"),
@@ -60,11 +63,8 @@ pub fn up(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
     ensure_packages(&made)?;
     let boringtun = ensure_boringtun(&made)?;
     mkdir_private(&cfg.state_dir)?;
-    let lock = fs::File::create(cfg.lock_file()).map_err(LabError::io(
-        "lab",
-        "lock",
-        &cfg.lock_file(),
-    ))?;
+    let lock =
+        fs::File::create(cfg.lock_file()).map_err(LabError::io("lab", "lock", &cfg.lock_file()))?;
     lock.lock()
         .map_err(LabError::io("lab", "lock", &cfg.lock_file()))?;
 
@@ -108,7 +108,12 @@ pub fn up(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
 
     write_client_files(cfg, &hosts)?;
     let n = cfg.scale_hosts.to_string();
-    write_file("lab", &cfg.state_dir.join("scale_hosts"), n.as_bytes(), 0o644)?;
+    write_file(
+        "lab",
+        &cfg.state_dir.join("scale_hosts"),
+        n.as_bytes(),
+        0o644,
+    )?;
     poke_wireguard(cfg, &hosts);
     drop(lock);
     Ok(made.into_inner().unwrap_or_default())
@@ -185,8 +190,11 @@ fn ensure_boringtun(made: &Made) -> Result<PathBuf, LabError> {
 
 fn mkdir_private(dir: &Path) -> Result<(), LabError> {
     fs::create_dir_all(dir).map_err(LabError::io("lab", "state dir", dir))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(LabError::io("lab", "state dir", dir))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(LabError::io(
+        "lab",
+        "state dir",
+        dir,
+    ))
 }
 
 fn mkdir(host: &str, dir: &Path) -> Result<(), LabError> {
@@ -298,7 +306,11 @@ fn ensure_keys(cfg: &LabConfig, made: &Made) -> Result<Keys, LabError> {
 }
 
 /// A TLS key and certificate signed by the lab CA, made once per lab.
-fn ensure_cert(cfg: &LabConfig, host: &HostSpec, days: u32) -> Result<(PathBuf, PathBuf), LabError> {
+fn ensure_cert(
+    cfg: &LabConfig,
+    host: &HostSpec,
+    days: u32,
+) -> Result<(PathBuf, PathBuf), LabError> {
     let dir = cfg.host_dir(&host.name).join("tls");
     mkdir(&host.name, &dir)?;
     let key = dir.join(format!("{}.key", host.name));
@@ -330,7 +342,14 @@ fn ensure_cert(cfg: &LabConfig, host: &HostSpec, days: u32) -> Result<(PathBuf, 
         .arg(&csr)
         .run()?;
     Cmd::new(&host.name, "TLS certificate", "openssl")
-        .args(["x509", "-req", "-sha256", "-copy_extensions", "copy", "-days"])
+        .args([
+            "x509",
+            "-req",
+            "-sha256",
+            "-copy_extensions",
+            "copy",
+            "-days",
+        ])
         .arg(days.to_string())
         .arg("-in")
         .arg(&csr)
@@ -393,9 +412,13 @@ fn ensure_leg(
     let core = cfg.core_netns();
     if !link_exists(Some(ns), inner) {
         // A leftover router end (its host namespace was deleted) would block the name.
-        let _ = ip(host, "veth").args(["-n", &core, "link", "del", port]).output();
+        let _ = ip(host, "veth")
+            .args(["-n", &core, "link", "del", port])
+            .output();
         ip(host, "veth")
-            .args(["link", "add", inner, "netns", ns, "type", "veth", "peer", "name"])
+            .args([
+                "link", "add", inner, "netns", ns, "type", "veth", "peer", "name",
+            ])
             .args([port, "netns", &core])
             .run()?;
         note(made, format!("linked {host} {inner} to {}", seg.name()));
@@ -411,7 +434,13 @@ fn ensure_leg(
     Ok(())
 }
 
-fn addr_replace(host: &str, ns: &str, addr: std::net::Ipv4Addr, len: u8, dev: &str) -> Result<(), LabError> {
+fn addr_replace(
+    host: &str,
+    ns: &str,
+    addr: std::net::Ipv4Addr,
+    len: u8,
+    dev: &str,
+) -> Result<(), LabError> {
     ip(host, "address")
         .args(["-n", ns, "addr", "replace"])
         .arg(format!("{addr}/{len}"))
@@ -515,7 +544,9 @@ fn remove_surplus_scale_hosts(cfg: &LabConfig, made: &Made) {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
         if is_scale && !want.contains(&name) {
             sys::terminate(&sys::netns_pids(&name), Duration::from_secs(2));
-            let host = name.trim_start_matches(&format!("{}-", cfg.prefix)).to_owned();
+            let host = name
+                .trim_start_matches(&format!("{}-", cfg.prefix))
+                .to_owned();
             let _ = ip(&host, "remove")
                 .args(["-n", &cfg.core_netns(), "link", "del", &host])
                 .output();
@@ -602,7 +633,12 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
             detail: format!("holder process {pid} did not get its own mount namespace"),
         });
     }
-    write_file(name, &holder_file(cfg, name), pid.to_string().as_bytes(), 0o644)?;
+    write_file(
+        name,
+        &holder_file(cfg, name),
+        pid.to_string().as_bytes(),
+        0o644,
+    )?;
 
     for d in ["etc", "var"] {
         let upper = layers.join(format!("{d}.upper"));
@@ -622,13 +658,24 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
     Cmd::in_host(name, "private /run", pid, "mount")
         .args(["-t", "tmpfs", "-o", "mode=0755,size=32m", "tmpfs", "/run"])
         .run()?;
-    for d in ["/run/sshd", "/run/fail2ban", "/run/rampart-lab", "/run/lock", "/run/wireguard"] {
+    for d in [
+        "/run/sshd",
+        "/run/fail2ban",
+        "/run/rampart-lab",
+        "/run/lock",
+        "/run/wireguard",
+    ] {
         mkdir(name, &in_view(pid, d))?;
     }
     Cmd::in_host(name, "hostname", pid, "hostname")
         .arg(name)
         .run()?;
-    write_file(name, &in_view(pid, "/etc/hostname"), format!("{name}\n").as_bytes(), 0o644)?;
+    write_file(
+        name,
+        &in_view(pid, "/etc/hostname"),
+        format!("{name}\n").as_bytes(),
+        0o644,
+    )?;
 
     configure_sshd(ctx, h, pid)?;
     configure_firewall(ctx, h, pid)?;
@@ -680,8 +727,18 @@ fn configure_sshd(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabError>
     let mut pubpath = key.clone().into_os_string();
     pubpath.push(".pub");
     let public = fs::read(&pubpath).map_err(LabError::io(name, "host key", Path::new(&pubpath)))?;
-    write_file(name, &in_view(pid, "/etc/ssh/ssh_host_ed25519_key"), &private, 0o600)?;
-    write_file(name, &in_view(pid, "/etc/ssh/ssh_host_ed25519_key.pub"), &public, 0o644)?;
+    write_file(
+        name,
+        &in_view(pid, "/etc/ssh/ssh_host_ed25519_key"),
+        &private,
+        0o600,
+    )?;
+    write_file(
+        name,
+        &in_view(pid, "/etc/ssh/ssh_host_ed25519_key.pub"),
+        &public,
+        0o644,
+    )?;
     write_file(
         name,
         &in_view(pid, "/etc/ssh/sshd_config"),
@@ -692,7 +749,12 @@ fn configure_sshd(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabError>
     mkdir(name, &ak)?;
     fs::set_permissions(&ak, fs::Permissions::from_mode(0o755))
         .map_err(LabError::io(name, "chmod", &ak))?;
-    write_file(name, &ak.join("root"), ctx.keys.client_public.as_bytes(), 0o600)?;
+    write_file(
+        name,
+        &ak.join("root"),
+        ctx.keys.client_public.as_bytes(),
+        0o600,
+    )?;
     // Make sure fail2ban finds the log file even before sshd's first line.
     write_file(name, &in_view(pid, "/var/log/auth.log"), b"", 0o640)?;
     Cmd::in_host(name, "sshd -t", pid, "/usr/sbin/sshd")
@@ -726,7 +788,12 @@ fn configure_firewall(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabEr
         }
         Firewall::Nft { .. } => {
             let conf = config::nftables_conf(ctx.cfg, h);
-            write_file(name, &in_view(pid, "/etc/nftables.conf"), conf.as_bytes(), 0o755)?;
+            write_file(
+                name,
+                &in_view(pid, "/etc/nftables.conf"),
+                conf.as_bytes(),
+                0o755,
+            )?;
             Cmd::in_host(name, "nftables", pid, "nft")
                 .args(["-f", "/etc/nftables.conf"])
                 .run()?;
@@ -755,7 +822,12 @@ fn configure_fail2ban(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabEr
 fn configure_nginx(ctx: &Ctx<'_>, h: &HostSpec, pid: u32, days: u32) -> Result<(), LabError> {
     let name = h.name.as_str();
     let (key, crt) = ensure_cert(ctx.cfg, h, days)?;
-    write_file(name, &in_view(pid, "/etc/nginx/nginx.conf"), NGINX_CONF.as_bytes(), 0o644)?;
+    write_file(
+        name,
+        &in_view(pid, "/etc/nginx/nginx.conf"),
+        NGINX_CONF.as_bytes(),
+        0o644,
+    )?;
     remove_in_view(pid, "/etc/nginx/sites-enabled/default");
     write_file(
         name,
@@ -769,7 +841,9 @@ fn configure_nginx(ctx: &Ctx<'_>, h: &HostSpec, pid: u32, days: u32) -> Result<(
     let c = fs::read(&crt).map_err(LabError::io(name, "TLS certificate", &crt))?;
     write_file(name, &tls.join(format!("{name}.key")), &k, 0o600)?;
     write_file(name, &tls.join(format!("{name}.crt")), &c, 0o644)?;
-    Cmd::in_host(name, "nginx -t", pid, "nginx").arg("-t").run()?;
+    Cmd::in_host(name, "nginx -t", pid, "nginx")
+        .arg("-t")
+        .run()?;
     Ok(())
 }
 
@@ -829,11 +903,7 @@ fn ensure_daemons(ctx: &Ctx<'_>, h: &HostSpec, holder: u32) -> Result<(), LabErr
             return Err(LabError::Failed {
                 host: name.into(),
                 stage: "start daemon",
-                detail: format!(
-                    "{} did not start (see {})",
-                    d.name(),
-                    log.display()
-                ),
+                detail: format!("{} did not start (see {})", d.name(), log.display()),
             });
         }
         note(ctx.made, format!("started {} on {name}", d.name()));
@@ -886,7 +956,11 @@ fn start_wireguard(ctx: &Ctx<'_>, h: &HostSpec, holder: u32, log: &Path) -> Resu
         .run()?;
     Cmd::in_host(name, "wireguard address", holder, "ip")
         .args(["addr", "replace"])
-        .arg(format!("{}/{}", ctx.cfg.wg_address(role), ctx.cfg.vpn_net().prefix_len()))
+        .arg(format!(
+            "{}/{}",
+            ctx.cfg.wg_address(role),
+            ctx.cfg.vpn_net().prefix_len()
+        ))
         .args(["dev", WG_IF])
         .run()?;
     Cmd::in_host(name, "wireguard up", holder, "ip")
