@@ -5,6 +5,8 @@
 //! *fix* (see `fix/`) resolves them.
 
 mod catalogue;
+pub mod checks;
+pub mod cloud;
 pub mod score;
 
 use serde::{Deserialize, Serialize};
@@ -211,5 +213,37 @@ impl AuditReport {
         } else {
             0
         }
+    }
+}
+
+/// Formats seconds since the Unix epoch as RFC 3339 UTC (`2026-11-24T14:05:00Z`).
+pub fn fmt_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn rfc3339() {
+        assert_eq!(super::fmt_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::fmt_time(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(super::fmt_time(951_782_400), "2000-02-29T00:00:00Z");
     }
 }
