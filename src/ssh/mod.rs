@@ -1,5 +1,64 @@
 //! The SSH transport (russh): hops through bastions, strict host keys, authentication,
 //! exec with caps and timeouts, bounded fan-out. It never shells out to `ssh`.
+//!
+//! Owns everything between a host name and the bytes a command printed on it:
+//! [`known_hosts`] (the host-key decision), [`config`] (`~/.ssh/config`), [`auth`] (agent and
+//! identity files), [`command`] (what may be sent), [`log`] (what was sent), [`transport`]
+//! (connections, limits, state, exec), [`error`].
+//!
+//! Must not: shell out to `ssh`; request a PTY, X11 or agent forwarding; accept a host key
+//! that known_hosts does not vouch for (or, with `accept-new`, one that differs from a known
+//! one); send a command made from runtime text.
+//!
+//! # Read-only by construction
+//! A [`ReadCommand`] is made only from `&'static str` (string literals compiled into the
+//! binary); several probes become one framed script with [`ReadCommand::framed`], and
+//! [`ReadCommand::parse_frames`] splits the output back. A [`MutatingCommand`] is built from
+//! typed values and can only be sent by a [`Transport<ReadWrite>`], which only
+//! [`Transport::with_write`] makes, from a [`WriteGrant`] that [`WriteGrant::obtain`] refuses
+//! in read-only mode. Every command sent is appended to the command log (JSONL).
+//!
+//! # Use
+//! ```no_run
+//! # async fn demo(inv: &rampart::inventory::Inventory) -> Result<(), rampart::ssh::SshError> {
+//! use rampart::ssh::{ReadCommand, Transport, TransportOptions};
+//! const UNAME: ReadCommand = ReadCommand::new("uname", "uname -a");
+//! const UPTIME: ReadCommand = ReadCommand::new("uptime", "cat /proc/uptime");
+//! let transport = Transport::new(inv, TransportOptions::from_inventory(inv))?;
+//! let script = ReadCommand::framed("facts", &[&UNAME, &UPTIME]).expect("static probe names");
+//! let out = transport.exec("db1", &script).await?;
+//! for frame in script.parse_frames(&out.stdout, &out.stderr) {
+//!     println!("{} exited {:?}: {} bytes", frame.name, frame.exit_status, frame.stdout.len());
+//! }
+//! let mut state = transport.subscribe("db1").expect("known host");
+//! println!("db1 is {}", *state.borrow_and_update());
+//! # Ok(()) }
+//! ```
+//!
+//! # Connections
+//! One authenticated connection per host; a host behind a bastion is reached through a
+//! `direct-tcpip` channel of the bastion's connection (chains work the same way), and its
+//! host key is checked under its own name. Unauthenticated handshakes per sshd are bounded
+//! (`max_handshakes_per_sshd`, default 4, under `MaxStartups`), session channels per
+//! connection too (`max_channels_per_connection`, default 8, under `MaxSessions`, lowered
+//! when sshd refuses one; refused opens are retried). Timeouts for connect, handshake and
+//! command; keepalive; an established connection that drops is reconnected in the
+//! background with jittered exponential backoff. Each host's [`ConnState`] is published on a
+//! `tokio::sync::watch` channel ([`Transport::subscribe`], [`Transport::states`]).
 
+pub mod auth;
+pub mod command;
 pub mod config;
+pub mod error;
 pub mod known_hosts;
+pub mod log;
+pub mod report;
+pub mod transport;
+
+pub use auth::{AgentChoice, PassphraseFn};
+pub use command::{CommandError, Frame, MutatingCommand, ReadCommand, SafeName};
+pub use error::{ErrorKind, SshError, Stage};
+pub use transport::{
+    ConnState, ExecOutput, HostKeyPolicy, HostSpec, ReadOnly, ReadOnlyReason, ReadWrite, Transport,
+    TransportOptions, WriteGrant,
+};
