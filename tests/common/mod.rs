@@ -1,0 +1,219 @@
+//! Shared helpers for integration tests that use the practice lab.
+//!
+//! `ensure_lab()` brings the lab up once per test process (with the built binary's
+//! `rampart lab up`, which is idempotent) and returns a guard holding a *shared* file lock for
+//! as long as the test uses the lab. Tests that break the lab on purpose (faults, a stopped
+//! sshd, a link down) take `ensure_lab_exclusive()` instead, and must put things back before
+//! dropping the guard: an exclusive holder waits until no test is using the lab, and nobody
+//! uses it while they hold it. No test takes the lab down.
+//!
+//! Use: `mod common;` then `let lab = common::ensure_lab(); let out = lab.ssh("db1", "ufw status");`
+
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// The six hosts of the default lab: name and inventory address.
+pub const HOSTS: [(&str, &str); 6] = [
+    ("edge", "10.77.0.10"),
+    ("web1", "10.77.10.11"),
+    ("web2", "10.77.10.12"),
+    ("vpn1", "10.77.10.20"),
+    ("app1", "10.77.11.11"),
+    ("db1", "10.77.12.11"),
+];
+
+/// The private hosts (everything but the bastion).
+pub const PRIVATE_HOSTS: [(&str, &str); 5] = [
+    ("web1", "10.77.10.11"),
+    ("web2", "10.77.10.12"),
+    ("vpn1", "10.77.10.20"),
+    ("app1", "10.77.11.11"),
+    ("db1", "10.77.12.11"),
+];
+
+pub const BASTION: &str = "10.77.0.10";
+
+/// A second admin-segment address on the bastion that fail2ban does not ignore: use it as
+/// the source of deliberately failed logins (`Lab::from_bastion_test_source`).
+pub const TEST_SOURCE: &str = "10.77.9.99";
+
+/// Whether this process already ran `lab up`.
+static UP_DONE: Mutex<bool> = Mutex::new(false);
+
+/// A lab in use. Holds the lab lock (shared or exclusive) until dropped.
+pub struct Lab {
+    _lock: File,
+    pub state_dir: PathBuf,
+}
+
+/// The `rampart` binary under test.
+pub fn rampart_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rampart")
+}
+
+fn lock_path() -> PathBuf {
+    std::env::temp_dir().join("rampart-lab-tests.lock")
+}
+
+fn open_lock() -> File {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path())
+        .expect("open the lab test lock")
+}
+
+fn bring_up_once() {
+    let mut done = UP_DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if *done {
+        return;
+    }
+    let out = Command::new(rampart_bin())
+        .args(["lab", "up"])
+        .output()
+        .expect("run rampart lab up");
+    assert!(
+        out.status.success(),
+        "`rampart lab up` failed ({}); the lab tests need root.\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    *done = true;
+}
+
+/// Bring the lab up if needed and use it alongside other tests (shared lock).
+pub fn ensure_lab() -> Lab {
+    let lock = open_lock();
+    lock.lock().expect("lock the lab");
+    bring_up_once();
+    // Downgrade to shared: unlock first, since converting a held lock is unspecified in std.
+    lock.unlock().expect("unlock the lab");
+    lock.lock_shared().expect("share the lab");
+    Lab {
+        _lock: lock,
+        state_dir: rampart::lab::config::default_state_dir(),
+    }
+}
+
+/// Bring the lab up if needed and use it alone (exclusive lock), e.g. to inject faults.
+/// Restore what you break before the guard drops.
+pub fn ensure_lab_exclusive() -> Lab {
+    let lock = open_lock();
+    lock.lock().expect("lock the lab");
+    bring_up_once();
+    Lab {
+        _lock: lock,
+        state_dir: rampart::lab::config::default_state_dir(),
+    }
+}
+
+/// Address of a lab host by name.
+pub fn address(host: &str) -> &'static str {
+    HOSTS
+        .iter()
+        .find(|(n, _)| *n == host)
+        .map(|(_, a)| *a)
+        .unwrap_or_else(|| panic!("no lab host {host}"))
+}
+
+impl Lab {
+    pub fn known_hosts(&self) -> PathBuf {
+        self.state_dir.join("known_hosts")
+    }
+    pub fn client_key(&self) -> PathBuf {
+        self.state_dir.join("id_ed25519")
+    }
+    pub fn ssh_config(&self) -> PathBuf {
+        self.state_dir.join("ssh_config")
+    }
+    pub fn ca_cert(&self) -> PathBuf {
+        self.state_dir.join("ca").join("ca.crt")
+    }
+
+    /// The system `ssh` as the tests must use it: strict host keys with the lab's known_hosts,
+    /// the lab key only, no prompts; private hosts through `-J root@edge`. `-F ssh_config` is
+    /// given too because ssh passes `-F` (not `-o`) on to the jump connection, whose host key
+    /// must be checked against the same file.
+    pub fn ssh_command(&self, host: &str, command: &str) -> Command {
+        let mut c = Command::new("ssh");
+        c.arg("-F").arg(self.ssh_config());
+        if host != "edge" {
+            c.args(["-J", &format!("root@{BASTION}")]);
+        }
+        c.args(["-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.known_hosts().display()
+            ))
+            .args(["-o", "IdentitiesOnly=yes", "-i"])
+            .arg(self.client_key())
+            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"])
+            .arg(format!("root@{}", address(host)))
+            .arg(command);
+        c
+    }
+
+    /// Run `command` on `host` over SSH and return its output, whatever the exit status.
+    pub fn ssh(&self, host: &str, command: &str) -> Output {
+        self.ssh_command(host, command).output().expect("run ssh")
+    }
+
+    /// Like [`Lab::ssh`] but the command must succeed; returns stdout.
+    pub fn ssh_ok(&self, host: &str, command: &str) -> String {
+        let out = self.ssh(host, command);
+        assert!(
+            out.status.success(),
+            "ssh {host} {command:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The host's holder process: its namespaces are the host's.
+    pub fn holder_pid(&self, host: &str) -> u32 {
+        let p = self.state_dir.join("hosts").join(host).join("holder.pid");
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .trim()
+            .parse()
+            .expect("holder pid")
+    }
+
+    /// A path inside the host's own view of the filesystem (its /etc, /var and /run), as seen
+    /// from the test: e.g. to drop a file into `/etc/ssh/sshd_config.d/`.
+    pub fn host_path(&self, host: &str, path: &str) -> PathBuf {
+        Path::new("/proc")
+            .join(self.holder_pid(host).to_string())
+            .join("root")
+            .join(path.trim_start_matches('/'))
+    }
+
+    /// Run a program inside the host's namespaces directly (no SSH): for test set-up and
+    /// checks that must not depend on the transport under test.
+    pub fn exec(&self, host: &str, program: &str, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .args(["--target", &self.holder_pid(host).to_string()])
+            .args(["--mount", "--net", "--uts", "--", program])
+            .args(args)
+            .output()
+            .expect("run nsenter")
+    }
+
+    /// Run a program in the bastion's network namespace from [`TEST_SOURCE`]-capable
+    /// context (e.g. `ssh -b 10.77.9.99 ...` to fail logins on purpose).
+    pub fn in_bastion_netns(&self, program: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", "rpl-edge", program])
+            .args(args)
+            .output()
+            .expect("run ip netns exec")
+    }
+}
