@@ -1,0 +1,707 @@
+//! nftables: `nft -j list ruleset` (JSON schema 1, with named and anonymous sets, verdict
+//! maps and service names), normalized into `crate::state` chains and rules. Pure: no I/O.
+//!
+//! Only chains of type `filter` are kept (nat and route chains decide no admission).
+//! Matches the model cannot express are kept verbatim in `Rule::unmodelled`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde_json::Value;
+
+use super::{ParseError, check_size, clean, service_port};
+use crate::state::{
+    Action, AddrType, Backend, Chain, CtState, Direction, Family, Hook, InterfaceMatch, Manager,
+    Negatable, Origin, PortRange, PortSet, Protocol, Rule,
+};
+
+const WHAT: &str = "nft -j list ruleset";
+
+/// A parsed ruleset: tables, chains, sets and rules in output order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ruleset {
+    pub version: Option<String>,
+    pub tables: Vec<(String, String)>,
+    pub chains: Vec<NftChain>,
+    pub sets: Vec<NftSet>,
+    pub rules: Vec<NftRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NftChain {
+    pub family: String,
+    pub table: String,
+    pub name: String,
+    pub kind: Option<String>,
+    pub hook: Option<String>,
+    pub prio: i32,
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NftSet {
+    pub family: String,
+    pub table: String,
+    pub name: String,
+    pub elements: Vec<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NftRule {
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    pub handle: Option<u64>,
+    pub comment: Option<String>,
+    pub expr: Vec<Value>,
+}
+
+fn s(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(clean)
+        .unwrap_or_default()
+}
+
+/// Parses the JSON printed by `nft -j list ruleset`.
+pub fn parse(text: &str) -> Result<Ruleset, ParseError> {
+    check_size(WHAT, text)?;
+    if text.trim().is_empty() {
+        return Ok(Ruleset::default());
+    }
+    let v: Value = serde_json::from_str(text.trim())
+        .map_err(|e| ParseError::new(WHAT, e.line(), format!("not JSON: {e}")))?;
+    let items = v
+        .get("nftables")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ParseError::new(WHAT, 0, "no top-level \"nftables\" array"))?;
+    let mut rs = Ruleset::default();
+    for item in items {
+        if let Some(m) = item.get("metainfo") {
+            rs.version = m.get("version").and_then(Value::as_str).map(clean);
+        } else if let Some(t) = item.get("table") {
+            rs.tables.push((s(t, "family"), s(t, "name")));
+        } else if let Some(c) = item.get("chain") {
+            rs.chains.push(NftChain {
+                family: s(c, "family"),
+                table: s(c, "table"),
+                name: s(c, "name"),
+                kind: c.get("type").and_then(Value::as_str).map(clean),
+                hook: c.get("hook").and_then(Value::as_str).map(clean),
+                prio: c
+                    .get("prio")
+                    .and_then(Value::as_i64)
+                    .and_then(|p| i32::try_from(p).ok())
+                    .unwrap_or(0),
+                policy: c.get("policy").and_then(Value::as_str).map(clean),
+            });
+        } else if let Some(st) = item.get("set").or_else(|| item.get("map")) {
+            rs.sets.push(NftSet {
+                family: s(st, "family"),
+                table: s(st, "table"),
+                name: s(st, "name"),
+                elements: st
+                    .get("elem")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            });
+        } else if let Some(r) = item.get("rule") {
+            rs.rules.push(NftRule {
+                family: s(r, "family"),
+                table: s(r, "table"),
+                chain: s(r, "chain"),
+                handle: r.get("handle").and_then(Value::as_u64),
+                comment: r.get("comment").and_then(Value::as_str).map(clean),
+                expr: r
+                    .get("expr")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(rs)
+}
+
+fn family_of(f: &str) -> Family {
+    match f {
+        "ip" => Family::V4,
+        "ip6" => Family::V6,
+        _ => Family::Any,
+    }
+}
+
+fn hook_of(h: &str) -> Option<Hook> {
+    Some(match h {
+        "ingress" => Hook::Ingress,
+        "prerouting" => Hook::Prerouting,
+        "input" => Hook::Input,
+        "forward" => Hook::Forward,
+        "output" => Hook::Output,
+        "postrouting" => Hook::Postrouting,
+        _ => return None,
+    })
+}
+
+/// "inet filter": how a table is named in origins and chains.
+pub fn table_label(family: &str, table: &str) -> String {
+    format!("{family} {table}")
+}
+
+/// Unwraps `{"elem": {"val": X, ...}}` set elements.
+fn elem_value(v: &Value) -> &Value {
+    v.get("elem").and_then(|e| e.get("val")).unwrap_or(v)
+}
+
+struct Ctx<'a> {
+    rs: &'a Ruleset,
+    family: &'a str,
+    table: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The values a match's right side stands for: set references resolved, anonymous
+    /// sets flattened.
+    fn values(&self, right: &Value) -> Vec<Value> {
+        match right {
+            Value::String(name) if name.starts_with('@') => {
+                let name = &name[1..];
+                self.rs
+                    .sets
+                    .iter()
+                    .find(|s| s.family == self.family && s.table == self.table && s.name == name)
+                    .map(|s| s.elements.iter().map(|e| elem_value(e).clone()).collect())
+                    .unwrap_or_default()
+            }
+            Value::Object(o) if o.contains_key("set") => o
+                .get("set")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|e| elem_value(e).clone()).collect())
+                .unwrap_or_default(),
+            other => vec![other.clone()],
+        }
+    }
+
+    fn is_missing_set(&self, right: &Value) -> bool {
+        match right {
+            Value::String(name) if name.starts_with('@') => {
+                !self.rs.sets.iter().any(|s| {
+                    s.family == self.family && s.table == self.table && s.name == name[1..]
+                })
+            }
+            _ => false,
+        }
+    }
+}
+
+fn port_range(v: &Value) -> Option<PortRange> {
+    let one = |v: &Value| -> Option<u16> {
+        match v {
+            Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            Value::String(s) => s.parse().ok().or_else(|| service_port(s)),
+            _ => None,
+        }
+    };
+    match v.get("range").and_then(Value::as_array) {
+        Some(r) if r.len() == 2 => Some(PortRange::new(one(&r[0])?, one(&r[1])?)),
+        Some(_) => None,
+        None => one(v).map(PortRange::single),
+    }
+}
+
+fn net(v: &Value) -> Option<IpNet> {
+    match v {
+        Value::String(s) => s.parse::<IpAddr>().ok().map(IpNet::from),
+        Value::Object(o) => {
+            let p = o.get("prefix")?;
+            let addr: IpAddr = p.get("addr")?.as_str()?.parse().ok()?;
+            let len = u8::try_from(p.get("len")?.as_u64()?).ok()?;
+            IpNet::new(addr, len).ok()
+        }
+        _ => None,
+    }
+}
+
+fn ct_state(v: &Value) -> Option<CtState> {
+    Some(match v.as_str()? {
+        "new" => CtState::New,
+        "established" => CtState::Established,
+        "related" => CtState::Related,
+        "invalid" => CtState::Invalid,
+        "untracked" => CtState::Untracked,
+        _ => return None,
+    })
+}
+
+fn addr_type(v: &Value) -> AddrType {
+    match v.as_str().unwrap_or_default() {
+        "local" => AddrType::Local,
+        "unicast" => AddrType::Unicast,
+        "broadcast" => AddrType::Broadcast,
+        "multicast" => AddrType::Multicast,
+        "anycast" => AddrType::Anycast,
+        _ => AddrType::Other,
+    }
+}
+
+/// Short text of an expression for `unmodelled`, bounded.
+fn expr_text(v: &Value) -> String {
+    let mut t = clean(&v.to_string());
+    if t.len() > 200 {
+        let mut cut = 200;
+        while !t.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        t.truncate(cut);
+        t.push('…');
+    }
+    t
+}
+
+/// A verdict map of one rule: its key, (element keys, verdict) pairs, and its text.
+type VerdictMap = (Key, Vec<(Vec<Value>, Action)>, String);
+
+/// What a match's left side refers to.
+enum Key {
+    Dport(Protocol),
+    Sport(Protocol),
+    Saddr(Family),
+    Daddr(Family),
+    L4proto,
+    Nfproto,
+    Iif,
+    Oif,
+    CtState,
+    FibDaddrType,
+    TcpFlags,
+    Other,
+}
+
+fn key_of(left: &Value) -> Key {
+    if let Some(p) = left.get("payload") {
+        let proto = p
+            .get("protocol")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let field = p.get("field").and_then(Value::as_str).unwrap_or_default();
+        return match (proto, field) {
+            ("tcp" | "udp" | "sctp" | "th", "dport") => Key::Dport(Protocol::from_name(proto)),
+            ("tcp" | "udp" | "sctp" | "th", "sport") => Key::Sport(Protocol::from_name(proto)),
+            ("ip", "saddr") => Key::Saddr(Family::V4),
+            ("ip6", "saddr") => Key::Saddr(Family::V6),
+            ("ip", "daddr") => Key::Daddr(Family::V4),
+            ("ip6", "daddr") => Key::Daddr(Family::V6),
+            ("ip", "protocol") | ("ip6", "nexthdr") => Key::L4proto,
+            ("tcp", "flags") => Key::TcpFlags,
+            _ => Key::Other,
+        };
+    }
+    if let Some(m) = left.get("meta") {
+        return match m.get("key").and_then(Value::as_str).unwrap_or_default() {
+            "l4proto" => Key::L4proto,
+            "nfproto" => Key::Nfproto,
+            "iif" | "iifname" => Key::Iif,
+            "oif" | "oifname" => Key::Oif,
+            _ => Key::Other,
+        };
+    }
+    if let Some(ct) = left.get("ct") {
+        if ct.get("key").and_then(Value::as_str) == Some("state") {
+            return Key::CtState;
+        }
+        return Key::Other;
+    }
+    if let Some(f) = left.get("fib") {
+        let result = f.get("result").and_then(Value::as_str);
+        let daddr = f
+            .get("flags")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("daddr")));
+        if result == Some("type") && daddr {
+            return Key::FibDaddrType;
+        }
+    }
+    Key::Other
+}
+
+/// Applies one `key op values` condition to a rule; false when not expressible.
+fn apply_match(rule: &mut Rule, key: &Key, negated: bool, values: &[Value]) -> bool {
+    match key {
+        Key::Dport(p) | Key::Sport(p) => {
+            let ranges: Option<Vec<PortRange>> = values.iter().map(port_range).collect();
+            let Some(ranges) = ranges else { return false };
+            if *p != Protocol::Other("th".into()) {
+                rule.protocol = Some(p.clone());
+            }
+            let set = if negated {
+                PortSet::Except(ranges)
+            } else {
+                PortSet::Only(ranges)
+            };
+            if matches!(key, Key::Dport(_)) {
+                rule.dports = set;
+            } else {
+                rule.sports = set;
+            }
+            true
+        }
+        Key::Saddr(f) | Key::Daddr(f) => {
+            let nets: Option<Vec<IpNet>> = values.iter().map(net).collect();
+            let Some(nets) = nets else { return false };
+            rule.family = *f;
+            if matches!(key, Key::Saddr(_)) {
+                rule.sources = nets;
+                rule.sources_negated = negated;
+            } else {
+                rule.destinations = nets;
+                rule.destinations_negated = negated;
+            }
+            true
+        }
+        Key::L4proto => {
+            if negated || values.len() != 1 {
+                // A set of protocols: keep as unmodelled unless all are ICMP-ish, which
+                // never matter to TCP/UDP questions.
+                let icmp_only = !negated
+                    && values.iter().all(|v| {
+                        matches!(v.as_str(), Some("icmp" | "ipv6-icmp" | "icmpv6"))
+                            || v.as_u64().is_some_and(|n| n == 1 || n == 58)
+                    });
+                if icmp_only {
+                    rule.protocol = Some(Protocol::Icmp);
+                    return true;
+                }
+                return false;
+            }
+            let name = match &values[0] {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return false,
+            };
+            rule.protocol = Some(Protocol::from_name(&name));
+            true
+        }
+        Key::Nfproto => match values.first().and_then(Value::as_str) {
+            Some("ipv4") if !negated => {
+                rule.family = Family::V4;
+                true
+            }
+            Some("ipv6") if !negated => {
+                rule.family = Family::V6;
+                true
+            }
+            _ => false,
+        },
+        Key::Iif | Key::Oif => {
+            let Some(name) = values.first().and_then(Value::as_str) else {
+                return false;
+            };
+            if values.len() != 1 {
+                return false;
+            }
+            let m = InterfaceMatch {
+                name: clean(name),
+                negated,
+            };
+            if matches!(key, Key::Iif) {
+                rule.interface = Some(m);
+            } else {
+                rule.out_interface = Some(m);
+            }
+            true
+        }
+        Key::CtState => {
+            let states: Vec<CtState> = values
+                .iter()
+                .flat_map(|v| match v {
+                    Value::Array(a) => a.iter().filter_map(ct_state).collect::<Vec<_>>(),
+                    other => ct_state(other).into_iter().collect(),
+                })
+                .collect();
+            if states.is_empty() {
+                return false;
+            }
+            rule.ct_states = Some(Negatable::new(states, negated));
+            true
+        }
+        Key::FibDaddrType => {
+            rule.dst_types = Some(Negatable::new(
+                values.iter().map(addr_type).collect(),
+                negated,
+            ));
+            true
+        }
+        Key::TcpFlags => {
+            // "tcp flags syn" / "tcp flags & (syn|ack) == syn": a new connection is a SYN.
+            let syn_only = values.len() == 1 && values[0].as_str() == Some("syn");
+            if syn_only && !negated {
+                rule.protocol = Some(Protocol::Tcp);
+                return true;
+            }
+            false
+        }
+        Key::Other => false,
+    }
+}
+
+fn verdict(e: &Value) -> Option<Action> {
+    let o = e.as_object()?;
+    if o.contains_key("accept") {
+        Some(Action::Accept)
+    } else if o.contains_key("drop") {
+        Some(Action::Drop)
+    } else if o.contains_key("reject") {
+        Some(Action::Reject)
+    } else if o.contains_key("return") {
+        Some(Action::Return)
+    } else if let Some(j) = o.get("jump") {
+        Some(Action::Jump(clean(j.get("target")?.as_str()?)))
+    } else if let Some(g) = o.get("goto") {
+        Some(Action::Goto(clean(g.get("target")?.as_str()?)))
+    } else if o.contains_key("continue") {
+        Some(Action::Continue)
+    } else if o.contains_key("queue") {
+        // Userspace decides; from here it looks like acceptance.
+        Some(Action::Accept)
+    } else if let Some(xt) = o.get("xt") {
+        if xt.get("type").and_then(Value::as_str) != Some("target") {
+            return None;
+        }
+        Some(
+            match xt.get("name").and_then(Value::as_str).unwrap_or_default() {
+                "REJECT" => Action::Reject,
+                "LOG" | "NFLOG" => Action::Log,
+                _ => Action::Continue,
+            },
+        )
+    } else {
+        None
+    }
+}
+
+/// Normalizes every filter chain of the ruleset, except the tables named in `skip`
+/// (`(family, table)`, e.g. the ones iptables-nft-save already covered).
+pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<Chain>, Vec<Rule>) {
+    let skipped = |f: &str, t: &str| skip.iter().any(|(sf, st)| sf == f && st == t);
+    let mut chains: Vec<Chain> = Vec::new();
+    let mut key: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for c in &rs.chains {
+        if skipped(&c.family, &c.table) || matches!(c.family.as_str(), "arp" | "bridge") {
+            continue;
+        }
+        // Base chains of other types (nat, route) are left out; user chains are kept.
+        if c.kind.as_deref().is_some_and(|k| k != "filter") {
+            continue;
+        }
+        key.insert(
+            (c.family.clone(), c.table.clone(), c.name.clone()),
+            chains.len(),
+        );
+        chains.push(Chain {
+            backend: Backend::Nftables,
+            family: family_of(&c.family),
+            table: table_label(&c.family, &c.table),
+            name: c.name.clone(),
+            hook: c.hook.as_deref().and_then(hook_of),
+            priority: c.prio,
+            policy: c.policy.as_deref().map(|p| match p {
+                "drop" => Action::Drop,
+                _ => Action::Accept,
+            }),
+            rules: Vec::new(),
+        });
+    }
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in &rs.rules {
+        let Some(&ci) = key.get(&(r.family.clone(), r.table.clone(), r.chain.clone())) else {
+            continue;
+        };
+        let table_name = table_label(&r.family, &r.table);
+        let ufw_owned = super::iptables::is_ufw_chain(&r.chain)
+            || r.expr.iter().any(|e| {
+                ["jump", "goto"].iter().any(|k| {
+                    e.get(*k)
+                        .and_then(|j| j.get("target"))
+                        .and_then(Value::as_str)
+                        .is_some_and(super::iptables::is_ufw_chain)
+                })
+            });
+        let manager = if r.table == "firewalld" {
+            Manager::Firewalld
+        } else if ufw_owned {
+            Manager::Ufw
+        } else {
+            Manager::Nftables
+        };
+        let origin = Origin {
+            backend: Backend::Nftables,
+            table: table_name,
+            chain: r.chain.clone(),
+            line: None,
+            handle: r.handle,
+        };
+        let mut rule = Rule::new(Direction::In, Action::Continue, manager, origin);
+        rule.family = family_of(&r.family);
+        rule.comment = r.comment.clone();
+        let ctx = Ctx {
+            rs,
+            family: &r.family,
+            table: &r.table,
+        };
+        let mut action: Option<Action> = None;
+        let mut logs = false;
+        // A verdict map expands into one rule per element.
+        let mut vmap: Option<VerdictMap> = None;
+        for e in &r.expr {
+            if let Some(m) = e.get("match") {
+                let op = m.get("op").and_then(Value::as_str).unwrap_or("==");
+                let left = m.get("left").unwrap_or(&Value::Null);
+                let right = m.get("right").unwrap_or(&Value::Null);
+                let negated = op == "!=";
+                let k = key_of(left);
+                let values = ctx.values(right);
+                let known_op = matches!(op, "==" | "!=" | "in");
+                if ctx.is_missing_set(right)
+                    || !known_op
+                    || !apply_match(&mut rule, &k, negated, &values)
+                {
+                    rule.unmodelled.push(expr_text(e));
+                }
+            } else if let Some(l) = e.get("limit") {
+                if l.get("inv").and_then(Value::as_bool) == Some(true) {
+                    rule.over_rate_only = true;
+                } else {
+                    rule.under_rate_only = true;
+                }
+            } else if let Some(v) = e.get("vmap") {
+                let k = key_of(v.get("key").unwrap_or(&Value::Null));
+                let mut items = Vec::new();
+                if let Some(arr) = v
+                    .get("data")
+                    .and_then(|d| d.get("set"))
+                    .and_then(Value::as_array)
+                {
+                    for pair in arr {
+                        let Some(p) = pair.as_array() else { continue };
+                        let (Some(k), Some(a)) = (p.first(), p.get(1).and_then(verdict)) else {
+                            continue;
+                        };
+                        let keys = match k {
+                            Value::Object(o) if o.contains_key("set") => ctx.values(k),
+                            other => vec![other.clone()],
+                        };
+                        items.push((keys, a));
+                    }
+                }
+                vmap = Some((k, items, expr_text(e)));
+            } else if let Some(a) = verdict(e) {
+                action = Some(a);
+            } else if e.get("log").is_some() {
+                logs = true;
+            } else if let Some(xt) = e.get("xt") {
+                rule.unmodelled.push(format!(
+                    "xt {} {}",
+                    xt.get("type").and_then(Value::as_str).unwrap_or("?"),
+                    clean(xt.get("name").and_then(Value::as_str).unwrap_or("?"))
+                ));
+            }
+            // counter, meta set, mangle, notrack, nat statements do not decide.
+        }
+        rule.action = action.unwrap_or(if logs { Action::Log } else { Action::Continue });
+        match vmap {
+            Some((k, items, text)) => {
+                for (keys, a) in items {
+                    let mut one = rule.clone();
+                    one.action = a;
+                    if !apply_match(&mut one, &k, false, &keys) {
+                        one.unmodelled.push(text.clone());
+                    }
+                    chains[ci].rules.push(base + rules.len());
+                    rules.push(one);
+                }
+            }
+            None => {
+                chains[ci].rules.push(base + rules.len());
+                rules.push(rule);
+            }
+        }
+    }
+    // Directions: from each base chain's hook through jumps.
+    let mut dir: BTreeMap<usize, Direction> = BTreeMap::new();
+    let mut order: Vec<usize> = (0..chains.len())
+        .filter(|&i| chains[i].hook.is_some())
+        .collect();
+    order.sort_by_key(|&i| chains[i].hook.map(|h| h.direction()));
+    for start in order {
+        let d = chains[start].hook.map_or(Direction::In, Hook::direction);
+        let mut stack = vec![start];
+        while let Some(ci) = stack.pop() {
+            if dir.contains_key(&ci) {
+                continue;
+            }
+            dir.insert(ci, d);
+            for &ri in &chains[ci].rules {
+                if let Some(Action::Jump(t) | Action::Goto(t)) =
+                    rules.get(ri - base).map(|r| &r.action)
+                    && let Some(ti) = chains
+                        .iter()
+                        .position(|c| c.table == chains[ci].table && &c.name == t)
+                {
+                    stack.push(ti);
+                }
+            }
+        }
+    }
+    for (ci, c) in chains.iter().enumerate() {
+        let d = dir.get(&ci).copied().unwrap_or(Direction::In);
+        for &ri in &c.rules {
+            if let Some(r) = rules.get_mut(ri - base) {
+                r.direction = d;
+            }
+        }
+    }
+    (chains, rules)
+}
+
+/// Tables that look made by iptables-nft (they hold `xt` expressions or carry its names).
+pub fn xt_tables(rs: &Ruleset) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in &rs.rules {
+        if r.expr.iter().any(|e| e.get("xt").is_some()) {
+            let k = (r.family.clone(), r.table.clone());
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_an_error_and_empty_is_empty() {
+        assert!(parse("{").is_err());
+        assert!(parse("{\"x\":1}").is_err());
+        assert_eq!(parse("").unwrap(), Ruleset::default());
+    }
+
+    #[test]
+    fn vmap_expands_per_element() {
+        let rs = parse(
+            r#"{"nftables":[{"table":{"family":"inet","name":"t"}},
+            {"chain":{"family":"inet","table":"t","name":"in","type":"filter","hook":"input","prio":0,"policy":"drop"}},
+            {"rule":{"family":"inet","table":"t","chain":"in","handle":3,"expr":[{"vmap":{"key":{"payload":{"protocol":"tcp","field":"dport"}},"data":{"set":[[22,{"accept":null}],[{"range":[8000,8080]},{"drop":null}]]}}}]}}]}"#,
+        )
+        .unwrap();
+        let (chains, rules) = normalize(&rs, &[], 0);
+        assert_eq!(chains[0].rules.len(), 2);
+        assert_eq!(rules[0].action, Action::Accept);
+        assert!(rules[1].dports.contains(8042));
+    }
+}

@@ -1,0 +1,1 @@
+//! Probe table (placeholder until the framed transport lands).
