@@ -5,6 +5,7 @@
 //! (`state`) → posture and alerts → views → fixes (→ transport). Each module's own doc says
 //! what it owns and what it must not do.
 
+pub mod alerts;
 pub mod cli;
 pub mod collect;
 pub mod inventory;
