@@ -39,6 +39,16 @@ pub fn down(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
         .iter()
         .flat_map(|ns| sys::netns_pids(ns))
         .collect();
+    // Hosts whose named namespace is gone still have their holder's pid recorded.
+    if let Ok(hosts) = fs::read_dir(cfg.state_dir.join("hosts")) {
+        for h in hosts.flatten() {
+            if let Some(holder) = sys::read_pid(&h.path().join("holder.pid"))
+                && sys::comm(holder).as_deref() == Some("sleep")
+            {
+                pids.extend(sys::pids_sharing_netns(holder));
+            }
+        }
+    }
     pids.sort_unstable();
     pids.dedup();
     if !pids.is_empty() {

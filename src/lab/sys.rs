@@ -252,6 +252,22 @@ pub fn netns_pids(netns: &str) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// Every process sharing `pid`'s network namespace, found by scanning /proc. Catches a host's
+/// processes even when its named namespace was deleted under them.
+pub fn pids_sharing_netns(pid: u32) -> Vec<u32> {
+    let Some(ns) = ns_inode(Path::new(&format!("/proc/{pid}/ns/net"))) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|p| ns_inode(Path::new(&format!("/proc/{p}/ns/net"))) == Some(ns))
+        .collect()
+}
+
 /// Send a signal to processes by id (TERM, then KILL for what is left after `grace`).
 pub fn terminate(pids: &[u32], grace: Duration) {
     let live: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();

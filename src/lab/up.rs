@@ -612,7 +612,15 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
     let name = h.name.as_str();
     let ns = cfg.netns(name);
     let dir = cfg.host_dir(name);
-    sys::terminate(&sys::netns_pids(&ns), Duration::from_secs(2));
+    let mut stale = sys::netns_pids(&ns);
+    // A previous holder may sit in a namespace that is no longer the named one.
+    if let Some(old) = sys::read_pid(&holder_file(cfg, name))
+        && sys::comm(old).as_deref() == Some("sleep")
+        && own_mount_ns(old)
+    {
+        stale.extend(sys::pids_sharing_netns(old));
+    }
+    sys::terminate(&stale, Duration::from_secs(2));
 
     let layers = dir.join("layers");
     if layers.exists() {
