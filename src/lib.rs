@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod lab;
 pub mod paths;
 pub mod posture;
+pub mod report;
 pub mod sanitize;
 pub mod ssh;
 pub mod state;
