@@ -346,3 +346,26 @@ fn web_hosts_serve_tls_from_the_lab_ca_and_redirect_http() {
     let web2 = lab.ssh_ok("web2", "nginx -T 2>/dev/null");
     assert!(!web2.contains("limit_req"), "web2 must have no rate limit");
 }
+
+#[test]
+fn without_root_lab_commands_fail_with_one_clear_line() {
+    for verb in ["up", "status", "down"] {
+        // `setpriv` drops to nobody; nothing is made, so no lab lock is needed.
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(common::rampart_bin())
+            .args(["lab", verb])
+            .env(
+                "XDG_STATE_HOME",
+                std::env::temp_dir().join("rampart-nobody"),
+            )
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{verb}");
+        assert_ne!(out.status.code(), Some(101), "{verb} panicked: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{verb}: {err}");
+        assert!(err.contains("must run as root"), "{verb}: {err}");
+        assert!(out.stdout.is_empty(), "{verb}");
+    }
+}

@@ -35,8 +35,8 @@ pub use crate::cli::LabAction as LabCommand;
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error(
-        "rampart lab {0} must run as root: it creates network namespaces, links and mounts \
-         (try: sudo rampart lab {0})"
+        "rampart lab {0} must run as root: the lab is network namespaces, links and mounts \
+         that only root can make, inspect or remove (try: sudo rampart lab {0})"
     )]
     NotRoot(&'static str),
     #[error("lab configuration: {0}")]
