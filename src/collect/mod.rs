@@ -22,6 +22,55 @@ pub mod tls;
 pub mod ufw;
 pub mod vpn;
 
+use crate::inventory::Host;
+use crate::ssh::Transport;
+use crate::state::{FleetState, HostState, StateError};
+
+/// Collects one host: one exec channel running the framed script of every probe, its
+/// frames parsed into state. Never fails: an unreachable host gives a state whose parts
+/// all say why.
+pub async fn collect_host<M>(transport: &Transport<M>, host: &Host) -> HostState {
+    collect_named(transport, &host.name).await
+}
+
+/// [`collect_host`] by the host's name in the transport.
+pub async fn collect_named<M>(transport: &Transport<M>, host: &str) -> HostState {
+    let script = match probes::host_script() {
+        Ok(s) => s,
+        Err(e) => return HostState::unreachable(host, "script", &e.to_string()),
+    };
+    let mut state = match transport.exec(host, &script).await {
+        Ok(out) => {
+            let frames = script.parse_frames(&out.stdout, &out.stderr);
+            let mut st = probes::state_from_frames(host, &frames);
+            if out.truncated {
+                st.errors.push(StateError {
+                    stage: "exec".into(),
+                    message: "output went over the transport's cap and was cut; raise \
+                              [transport] output_cap"
+                        .into(),
+                });
+            }
+            st
+        }
+        Err(e) => HostState::unreachable(host, &e.stage().to_string(), &e.to_string()),
+    };
+    state.collected_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok());
+    state
+}
+
+/// Collects every named host concurrently (the transport bounds handshakes and channels),
+/// in the order given.
+pub async fn collect_fleet<M>(transport: &Transport<M>, hosts: &[String]) -> FleetState {
+    let futs = hosts.iter().map(|h| collect_named(transport, h));
+    FleetState {
+        hosts: futures::future::join_all(futs).await,
+    }
+}
+
 /// A parser could not understand a probe's output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what}: line {line}: {message}")]
