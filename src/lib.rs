@@ -16,3 +16,4 @@ pub mod report;
 pub mod sanitize;
 pub mod ssh;
 pub mod state;
+pub mod tui;

@@ -1,0 +1,1537 @@
+//! The console's state, and the one place it changes.
+//!
+//! [`App`] "eats" [`AppUpdate`]s from the gathering side ([`App::update`]) and the operator's
+//! keys ([`App::handle_key`] → [`Action`] → [`App::apply`]); either may hand back an
+//! [`Effect`] for the runner. Rows shown by each pane come from functions here, so drawing and
+//! selection always agree on what row N is. Nothing here draws or does I/O.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::command::{self, Command};
+use super::filter::Filter;
+use super::keymap::{Action, Keymap};
+use super::model::{Alert, AppUpdate, ConnState, Effect, FixPlan, FixProgress, Risk};
+use super::theme::{ColorDepth, Theme, ThemeCatalog};
+use crate::inventory::{Address, Inventory};
+use crate::posture::{Finding, Severity, score};
+use crate::state::{CounterRates, HostState};
+
+/// Samples of traffic history kept per host (one per refresh).
+pub const HISTORY_LEN: usize = 120;
+/// How long `s` silences an alert.
+pub const SILENCE_SECS: i64 = 3600;
+/// The smallest terminal the console draws in.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// How the console starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// No fix can be started (also when the inventory says so).
+    pub read_only: bool,
+    /// Theme name (see [`ThemeCatalog`]).
+    pub theme: String,
+    /// Draw with ASCII only.
+    pub ascii: bool,
+    pub depth: ColorDepth,
+    pub keymap: Keymap,
+    pub themes: ThemeCatalog,
+    /// The clock at start, Unix seconds (tests fix it; the event loop keeps it current).
+    pub now: i64,
+    /// Raise the console's own alerts (host unreachable, host key refused, new findings)
+    /// until the alert engine sends real ones.
+    pub derive_alerts: bool,
+}
+
+impl Options {
+    /// Options with the shipped themes and default keys, nothing read from disk or the
+    /// environment (for tests and demos).
+    pub fn builtin(read_only: bool) -> Result<Options, super::TuiError> {
+        Ok(Options {
+            read_only,
+            theme: "default".into(),
+            ascii: false,
+            depth: ColorDepth::TrueColor,
+            keymap: Keymap::default(),
+            themes: ThemeCatalog::builtin()?,
+            now: 0,
+            derive_alerts: true,
+            // default
+        })
+    }
+
+    /// Options for a real terminal: user themes from `<config dir>/themes`, the keymap from
+    /// `<config dir>/keymap.toml`, colour depth from `NO_COLOR`, `COLORTERM` and `TERM`, the
+    /// clock from the system. An invalid keymap or theme file, or an unknown theme name, is an
+    /// error naming the file and line.
+    pub fn load(
+        read_only: bool,
+        theme: Option<&str>,
+        ascii: bool,
+    ) -> Result<Options, super::TuiError> {
+        let dir = crate::paths::config_dir();
+        let themes = ThemeCatalog::load(&dir.join("themes"))?;
+        let keymap = Keymap::load(&dir.join("keymap.toml"))?;
+        let theme = theme.unwrap_or("default").to_string();
+        let depth = ColorDepth::from_env();
+        // Fail now, with the list of names, rather than on the first frame.
+        themes.theme(&theme, depth)?;
+        Ok(Options {
+            read_only,
+            theme,
+            ascii,
+            depth,
+            keymap,
+            themes,
+            now: unix_now(),
+            derive_alerts: true,
+        })
+    }
+}
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A top-level pane (Tab cycles through these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pane {
+    Fleet,
+    Posture,
+    Alerts,
+    Traffic,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Fleet, Pane::Posture, Pane::Alerts, Pane::Traffic];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Fleet => "Fleet",
+            Pane::Posture => "Posture",
+            Pane::Alerts => "Alerts",
+            Pane::Traffic => "Traffic",
+        }
+    }
+}
+
+/// What fills the body of the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    Pane(Pane),
+    /// The typed state of one host.
+    Host(String),
+}
+
+/// What keys go to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Typing a filter; `previous` is restored by Esc.
+    Filter {
+        input: String,
+        previous: String,
+    },
+    /// Typing a command; `completion` cycles Tab candidates.
+    Command {
+        input: String,
+        completion: Option<(Vec<String>, usize)>,
+    },
+    Fix(Box<FixDialog>),
+}
+
+/// The fix dialog's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixDialog {
+    pub host: String,
+    pub fix: String,
+    pub params: Vec<(String, String)>,
+    pub stage: FixStage,
+    /// Scroll of the command list.
+    pub scroll: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixStage {
+    /// Waiting for the plan.
+    Planning,
+    /// Showing the plan; `typed` is the confirmation typed so far (risky fixes).
+    Confirm {
+        plan: FixPlan,
+        typed: String,
+    },
+    Running {
+        plan: FixPlan,
+        log: Vec<String>,
+    },
+    Done {
+        plan: Option<FixPlan>,
+        ok: bool,
+        verified: bool,
+        message: String,
+        log: Vec<String>,
+    },
+}
+
+/// A line on the message line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub error: bool,
+    pub text: String,
+}
+
+/// Fleet columns the table can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Host,
+    State,
+    Roles,
+    Segment,
+    Score,
+    Findings,
+    Traffic,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 7] = [
+        SortColumn::Host,
+        SortColumn::State,
+        SortColumn::Roles,
+        SortColumn::Segment,
+        SortColumn::Score,
+        SortColumn::Findings,
+        SortColumn::Traffic,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortColumn::Host => "host",
+            SortColumn::State => "state",
+            SortColumn::Roles => "roles",
+            SortColumn::Segment => "segment",
+            SortColumn::Score => "score",
+            SortColumn::Findings => "findings",
+            SortColumn::Traffic => "traffic",
+        }
+    }
+}
+
+/// Fleet grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    None,
+    Role,
+    Segment,
+}
+
+/// What the console knows about one inventory host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostInfo {
+    pub name: String,
+    pub address: String,
+    pub roles: Vec<String>,
+    /// The first segment containing its address, or "-".
+    pub segment: String,
+    pub bastion: Option<String>,
+    /// The inventory forbids fixes on this host.
+    pub read_only: bool,
+}
+
+/// A host's traffic history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrafficHistory {
+    /// Bytes/s in + out over non-loopback interfaces, oldest first.
+    pub total: VecDeque<f64>,
+    pub last: Option<CounterRates>,
+}
+
+impl TrafficHistory {
+    /// The latest total bytes/s.
+    pub fn current(&self) -> Option<f64> {
+        self.total.back().copied()
+    }
+}
+
+/// Per-pane selection and filters.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub row: usize,
+}
+
+/// The console's whole state.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub inventory_path: String,
+    pub hosts: Vec<HostInfo>,
+    pub conn: BTreeMap<String, ConnState>,
+    pub states: BTreeMap<String, HostState>,
+    pub findings: Vec<Finding>,
+    pub traffic: BTreeMap<String, TrafficHistory>,
+    pub alerts: Vec<Alert>,
+    pub refreshing: bool,
+    pub last_refresh: Option<i64>,
+    pub now: i64,
+    pub read_only: bool,
+    pub ascii: bool,
+    pub theme: Theme,
+    pub themes: ThemeCatalog,
+    pub depth: ColorDepth,
+    pub keymap: Keymap,
+    pub derive_alerts: bool,
+    pub view: View,
+    /// Views to go back to with Esc.
+    pub back: Vec<View>,
+    pub mode: Mode,
+    pub selection: BTreeMap<Pane, usize>,
+    /// Scroll of the host detail view.
+    pub host_scroll: usize,
+    pub filters: BTreeMap<Pane, Filter>,
+    pub sort: SortColumn,
+    pub sort_reversed: bool,
+    pub group: Grouping,
+    /// Posture shows only this host; `None` = the whole fleet.
+    pub posture_host: Option<String>,
+    pub message: Option<Message>,
+    /// The host whose live flow view was asked for.
+    pub flow_host: Option<String>,
+    /// Terminal size, for paging.
+    pub size: (u16, u16),
+    /// Bumped on every change that could alter the screen; the event loop draws only when it
+    /// moved (or on resize), so an idle console writes nothing.
+    pub revision: u64,
+    /// Finding keys of the previous recomputation, for "new since last refresh" alerts.
+    seen_findings: Option<BTreeSet<String>>,
+}
+
+impl App {
+    /// A console over `inventory`'s hosts, nothing collected yet.
+    pub fn new(inventory: &Inventory, opts: Options) -> Result<App, super::TuiError> {
+        let theme = opts.themes.theme(&opts.theme, opts.depth)?;
+        let hosts = inventory
+            .hosts
+            .iter()
+            .map(|h| HostInfo {
+                name: h.name.clone(),
+                address: h.address.to_string(),
+                roles: h.roles.clone(),
+                segment: match &h.address {
+                    Address::Ip(ip) => inventory
+                        .segments_of(*ip)
+                        .first()
+                        .map_or_else(|| "-".to_string(), |s| s.to_string()),
+                    Address::Dns(_) => "-".to_string(),
+                },
+                bastion: h.bastion.clone(),
+                read_only: h.read_only,
+            })
+            .collect();
+        Ok(App {
+            inventory_path: inventory.path.display().to_string(),
+            hosts,
+            conn: BTreeMap::new(),
+            states: BTreeMap::new(),
+            findings: Vec::new(),
+            traffic: BTreeMap::new(),
+            alerts: Vec::new(),
+            refreshing: false,
+            last_refresh: None,
+            now: opts.now,
+            read_only: opts.read_only || inventory.read_only(),
+            ascii: opts.ascii,
+            theme,
+            themes: opts.themes,
+            depth: opts.depth,
+            keymap: opts.keymap,
+            derive_alerts: opts.derive_alerts,
+            view: View::Pane(Pane::Fleet),
+            back: Vec::new(),
+            mode: Mode::Normal,
+            selection: BTreeMap::new(),
+            host_scroll: 0,
+            filters: BTreeMap::new(),
+            sort: SortColumn::Score,
+            sort_reversed: false,
+            group: Grouping::None,
+            posture_host: None,
+            message: None,
+            flow_host: None,
+            size: (MIN_WIDTH, MIN_HEIGHT),
+            revision: 0,
+            seen_findings: None,
+        })
+    }
+
+    fn changed(&mut self) {
+        self.revision = self.revision.wrapping_add(1);
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            error: false,
+            text: text.into(),
+        });
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            error: true,
+            text: text.into(),
+        });
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Reading
+
+    pub fn host(&self, name: &str) -> Option<&HostInfo> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn conn_state(&self, host: &str) -> ConnState {
+        self.conn.get(host).cloned().unwrap_or_default()
+    }
+
+    /// The host's score, `None` when it was not reached (no score for what was not seen).
+    pub fn score(&self, host: &str) -> Option<u32> {
+        if self.conn_state(host).is_failing()
+            || self.states.get(host).is_none_or(|s| s.is_unreachable())
+        {
+            return None;
+        }
+        Some(score::host_score(host, &self.findings).score)
+    }
+
+    /// Un-waived findings of a host by severity: critical, high, medium, low.
+    pub fn counts(&self, host: &str) -> [usize; 4] {
+        let mut c = [0; 4];
+        for f in self
+            .findings
+            .iter()
+            .filter(|f| f.host == host && !f.is_waived())
+        {
+            match f.severity {
+                Severity::Critical => c[0] += 1,
+                Severity::High => c[1] += 1,
+                Severity::Medium => c[2] += 1,
+                Severity::Low => c[3] += 1,
+                Severity::Info => {}
+            }
+        }
+        c
+    }
+
+    /// Hosts connected / failing.
+    pub fn health(&self) -> (usize, usize) {
+        let ok = self
+            .hosts
+            .iter()
+            .filter(|h| self.conn_state(&h.name) == ConnState::Ok)
+            .count();
+        let failing = self
+            .hosts
+            .iter()
+            .filter(|h| self.conn_state(&h.name).is_failing())
+            .count();
+        (ok, failing)
+    }
+
+    pub fn pane(&self) -> Option<Pane> {
+        match self.view {
+            View::Pane(p) => Some(p),
+            View::Host(_) => None,
+        }
+    }
+
+    pub fn filter(&self, pane: Pane) -> Option<&Filter> {
+        self.filters.get(&pane).filter(|f| !f.is_empty())
+    }
+
+    pub fn selected_row(&self, pane: Pane) -> usize {
+        self.selection.get(&pane).copied().unwrap_or(0)
+    }
+
+    /// The group label of a host under the current grouping.
+    pub fn group_of(&self, h: &HostInfo) -> String {
+        match self.group {
+            Grouping::None => String::new(),
+            Grouping::Role => h.roles.first().cloned().unwrap_or_else(|| "-".into()),
+            Grouping::Segment => h.segment.clone(),
+        }
+    }
+
+    /// Fleet rows: indexes into `hosts`, filtered, grouped and sorted.
+    pub fn fleet_rows(&self) -> Vec<usize> {
+        let filter = self.filter(Pane::Fleet);
+        let mut rows: Vec<usize> = (0..self.hosts.len())
+            .filter(|i| {
+                let h = &self.hosts[*i];
+                filter.is_none_or(|f| {
+                    let roles = h.roles.join(",");
+                    let state = self.conn_state(&h.name);
+                    f.matches([
+                        h.name.as_str(),
+                        h.address.as_str(),
+                        roles.as_str(),
+                        h.segment.as_str(),
+                        state.label(),
+                    ])
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let (ha, hb) = (&self.hosts[*a], &self.hosts[*b]);
+            let group = self.group_of(ha).cmp(&self.group_of(hb));
+            let mut by = match self.sort {
+                SortColumn::Host => ha.name.cmp(&hb.name),
+                SortColumn::State => state_rank(&self.conn_state(&hb.name))
+                    .cmp(&state_rank(&self.conn_state(&ha.name))),
+                SortColumn::Roles => ha.roles.cmp(&hb.roles),
+                SortColumn::Segment => ha.segment.cmp(&hb.segment),
+                // Worst first: no score (unreached) before 0 before 100.
+                SortColumn::Score => self
+                    .score(&ha.name)
+                    .map_or(-1, i64::from)
+                    .cmp(&self.score(&hb.name).map_or(-1, i64::from)),
+                SortColumn::Findings => self.counts(&hb.name).cmp(&self.counts(&ha.name)),
+                SortColumn::Traffic => {
+                    let t = |n: &str| {
+                        self.traffic
+                            .get(n)
+                            .and_then(TrafficHistory::current)
+                            .unwrap_or(0.0)
+                    };
+                    t(&hb.name).total_cmp(&t(&ha.name))
+                }
+            };
+            if self.sort_reversed {
+                by = by.reverse();
+            }
+            group.then(by).then_with(|| ha.name.cmp(&hb.name))
+        });
+        rows
+    }
+
+    /// Posture rows: indexes into `findings`, scoped and filtered; un-waived first, most
+    /// severe first.
+    pub fn posture_rows(&self) -> Vec<usize> {
+        let filter = self.filter(Pane::Posture);
+        let mut rows: Vec<usize> = (0..self.findings.len())
+            .filter(|i| {
+                let f = &self.findings[*i];
+                self.posture_host.as_ref().is_none_or(|h| &f.host == h)
+                    && filter.is_none_or(|flt| {
+                        flt.matches(
+                            [
+                                f.check.as_str(),
+                                f.host.as_str(),
+                                f.title.as_str(),
+                                f.severity.as_str(),
+                            ]
+                            .into_iter()
+                            .chain(f.evidence.iter().map(String::as_str)),
+                        )
+                    })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let (fa, fb) = (&self.findings[*a], &self.findings[*b]);
+            fa.is_waived()
+                .cmp(&fb.is_waived())
+                .then(fb.severity.cmp(&fa.severity))
+                .then_with(|| fa.host.cmp(&fb.host))
+                .then_with(|| fa.check.cmp(&fb.check))
+                .then_with(|| fa.title.cmp(&fb.title))
+        });
+        rows
+    }
+
+    /// Alert rows: indexes into `alerts`; un-acknowledged and un-silenced first, then most
+    /// severe, then most recent.
+    pub fn alert_rows(&self) -> Vec<usize> {
+        let filter = self.filter(Pane::Alerts);
+        let mut rows: Vec<usize> = (0..self.alerts.len())
+            .filter(|i| {
+                let a = &self.alerts[*i];
+                filter.is_none_or(|f| {
+                    f.matches([
+                        a.kind.as_str(),
+                        a.host.as_str(),
+                        a.summary.as_str(),
+                        a.severity.as_str(),
+                    ])
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let (x, y) = (&self.alerts[*a], &self.alerts[*b]);
+            let quiet = |al: &Alert| al.acknowledged || al.is_silenced(self.now);
+            quiet(x)
+                .cmp(&quiet(y))
+                .then(y.severity.cmp(&x.severity))
+                .then(y.last_seen.cmp(&x.last_seen))
+                .then_with(|| x.id.cmp(&y.id))
+        });
+        rows
+    }
+
+    /// Traffic rows: indexes into `hosts`, in inventory order.
+    pub fn traffic_rows(&self) -> Vec<usize> {
+        let filter = self.filter(Pane::Traffic);
+        (0..self.hosts.len())
+            .filter(|i| {
+                let h = &self.hosts[*i];
+                filter.is_none_or(|f| f.matches([h.name.as_str(), h.segment.as_str()]))
+            })
+            .collect()
+    }
+
+    fn row_count(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Fleet => self.fleet_rows().len(),
+            Pane::Posture => self.posture_rows().len(),
+            Pane::Alerts => self.alert_rows().len(),
+            Pane::Traffic => self.traffic_rows().len(),
+        }
+    }
+
+    /// The row index to highlight, clamped to what the pane holds.
+    pub fn clamped_row(&self, pane: Pane) -> Option<usize> {
+        let n = self.row_count(pane);
+        (n > 0).then(|| self.selected_row(pane).min(n - 1))
+    }
+
+    /// The host selected in the Fleet (or Traffic) pane.
+    pub fn selected_fleet_host(&self, pane: Pane) -> Option<&HostInfo> {
+        let rows = match pane {
+            Pane::Traffic => self.traffic_rows(),
+            _ => self.fleet_rows(),
+        };
+        let i = self.clamped_row(pane)?;
+        rows.get(i).and_then(|h| self.hosts.get(*h))
+    }
+
+    pub fn selected_finding(&self) -> Option<&Finding> {
+        let rows = self.posture_rows();
+        let i = self.clamped_row(Pane::Posture)?;
+        rows.get(i).and_then(|f| self.findings.get(*f))
+    }
+
+    pub fn selected_alert(&self) -> Option<&Alert> {
+        let rows = self.alert_rows();
+        let i = self.clamped_row(Pane::Alerts)?;
+        rows.get(i).and_then(|a| self.alerts.get(*a))
+    }
+
+    /// True when fixes may not run on `host` (console or inventory read-only).
+    pub fn fixes_disabled(&self, host: &str) -> bool {
+        self.read_only || self.host(host).is_some_and(|h| h.read_only)
+    }
+
+    /// Rows a page moves.
+    pub fn page(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(8)).max(1)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Updates from the gathering side
+
+    /// Applies one update. Returns true when anything the screen shows may have changed.
+    pub fn update(&mut self, u: AppUpdate) -> bool {
+        let changed = self.eat(u);
+        if changed {
+            self.changed();
+        }
+        changed
+    }
+
+    fn eat(&mut self, u: AppUpdate) -> bool {
+        match u {
+            AppUpdate::Connection { host, state } => {
+                if self.conn.get(&host) == Some(&state) {
+                    return false;
+                }
+                if self.derive_alerts {
+                    self.derive_connection_alerts(&host, &state);
+                }
+                self.conn.insert(host, state);
+                true
+            }
+            AppUpdate::HostState(s) => {
+                if self.states.get(&s.host) == Some(&*s) {
+                    return false;
+                }
+                self.states.insert(s.host.clone(), *s);
+                true
+            }
+            AppUpdate::Findings(f) => {
+                if f == self.findings {
+                    return false;
+                }
+                if self.derive_alerts {
+                    self.derive_finding_alerts(&f);
+                }
+                self.findings = f;
+                true
+            }
+            AppUpdate::Traffic { host, rates } => {
+                let total: f64 = rates
+                    .interfaces
+                    .iter()
+                    .filter(|i| i.name != "lo")
+                    .map(|i| i.rx_bytes + i.tx_bytes)
+                    .sum();
+                let h = self.traffic.entry(host).or_default();
+                h.total.push_back(total);
+                while h.total.len() > HISTORY_LEN {
+                    h.total.pop_front();
+                }
+                h.last = Some(rates);
+                true
+            }
+            AppUpdate::AlertRaised(a) => self.raise(a),
+            AppUpdate::AlertResolved { id } => self.resolve(&id),
+            AppUpdate::RefreshStarted { .. } => {
+                let was = self.refreshing;
+                self.refreshing = true;
+                !was
+            }
+            AppUpdate::RefreshFinished { at } => {
+                self.refreshing = false;
+                self.last_refresh = Some(at);
+                true
+            }
+            AppUpdate::FixPlanned(plan) => self.plan_arrived(plan),
+            AppUpdate::FixPlanFailed { host, fix, reason } => {
+                if let Mode::Fix(d) = &mut self.mode
+                    && d.host == host
+                    && d.fix == fix
+                {
+                    d.stage = FixStage::Done {
+                        plan: None,
+                        ok: false,
+                        verified: false,
+                        message: format!("cannot plan {fix} on {host}: {reason}"),
+                        log: Vec::new(),
+                    };
+                    return true;
+                }
+                false
+            }
+            AppUpdate::FixProgress(p) => self.fix_progress(p),
+            AppUpdate::Clock { now } => self.set_clock(now),
+            AppUpdate::Message(m) => {
+                self.info(m);
+                true
+            }
+        }
+    }
+
+    /// Moves the clock. Returns true only when something shown depends on the change (a
+    /// silence ran out, the day turned for certificate expiry), so a ticking clock alone never
+    /// redraws.
+    pub fn set_clock(&mut self, now: i64) -> bool {
+        let before = self.now;
+        self.now = now;
+        let silence_ended = self
+            .alerts
+            .iter()
+            .any(|a| a.is_silenced(before) != a.is_silenced(now));
+        let day_turned = before.div_euclid(86_400) != now.div_euclid(86_400);
+        silence_ended || day_turned
+    }
+
+    fn raise(&mut self, a: Alert) -> bool {
+        if let Some(old) = self.alerts.iter_mut().find(|o| o.id == a.id) {
+            if *old == a {
+                return false;
+            }
+            // The console's own acknowledgement and silence survive a re-fire.
+            let (ack, sil) = (old.acknowledged, old.silenced_until);
+            *old = a;
+            old.acknowledged |= ack;
+            old.silenced_until = old.silenced_until.max(sil);
+        } else {
+            self.alerts.push(a);
+        }
+        true
+    }
+
+    fn resolve(&mut self, id: &str) -> bool {
+        let before = self.alerts.len();
+        self.alerts.retain(|a| a.id != id);
+        before != self.alerts.len()
+    }
+
+    fn local_alert(&mut self, kind: &str, host: &str, severity: Severity, summary: String) {
+        let id = format!("{kind}:{host}");
+        let now = self.now;
+        if let Some(a) = self.alerts.iter_mut().find(|a| a.id == id) {
+            a.last_seen = now;
+            a.count = a.count.saturating_add(1);
+            a.summary = summary;
+            return;
+        }
+        self.alerts.push(Alert {
+            id,
+            kind: kind.to_string(),
+            host: host.to_string(),
+            severity,
+            summary,
+            first_seen: now,
+            last_seen: now,
+            count: 1,
+            acknowledged: false,
+            silenced_until: None,
+        });
+    }
+
+    fn derive_connection_alerts(&mut self, host: &str, state: &ConnState) {
+        match state {
+            ConnState::Unreachable { reason } => {
+                self.local_alert(
+                    "HOST-UNREACHABLE",
+                    host,
+                    Severity::High,
+                    format!("unreachable: {reason}"),
+                );
+            }
+            ConnState::HostKeyRefused { reason } => {
+                self.local_alert(
+                    "HOSTKEY-REFUSED",
+                    host,
+                    Severity::Critical,
+                    format!("host key refused: {reason}"),
+                );
+            }
+            ConnState::Ok => {
+                self.resolve(&format!("HOST-UNREACHABLE:{host}"));
+                self.resolve(&format!("HOSTKEY-REFUSED:{host}"));
+            }
+            ConnState::Pending | ConnState::Connecting => {}
+        }
+    }
+
+    fn derive_finding_alerts(&mut self, new: &[Finding]) {
+        let keys: BTreeSet<String> = new
+            .iter()
+            .filter(|f| !f.is_waived() && f.severity > Severity::Info)
+            .map(Finding::key)
+            .collect();
+        // The first recomputation is the baseline: nothing in it is "new".
+        if let Some(seen) = self.seen_findings.take() {
+            let gone: Vec<String> = seen.difference(&keys).cloned().collect();
+            for f in new.iter().filter(|f| keys.contains(&f.key())) {
+                if !seen.contains(&f.key()) {
+                    self.local_alert(
+                        "FINDING-NEW",
+                        &format!("{}|{}|{}", f.host, f.check, f.title),
+                        f.severity,
+                        format!("new finding {}: {}", f.check, f.title),
+                    );
+                    if let Some(a) = self.alerts.last_mut() {
+                        a.host = f.host.clone();
+                    }
+                }
+            }
+            for k in gone {
+                let mut parts = k.splitn(3, '|');
+                let (check, host, title) = (
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                );
+                self.resolve(&format!("FINDING-NEW:{host}|{check}|{title}"));
+            }
+        }
+        self.seen_findings = Some(keys);
+    }
+
+    fn plan_arrived(&mut self, plan: FixPlan) -> bool {
+        if self.fixes_disabled(&plan.host) {
+            // Defence in depth: a plan that arrives anyway never opens the dialog.
+            self.error(format!(
+                "READ-ONLY: fix {} on {} not offered",
+                plan.fix, plan.host
+            ));
+            if let Mode::Fix(_) = self.mode {
+                self.mode = Mode::Normal;
+            }
+            return true;
+        }
+        if let Mode::Fix(d) = &mut self.mode
+            && d.stage == FixStage::Planning
+            && d.host == plan.host
+            && d.fix == plan.fix
+        {
+            d.stage = FixStage::Confirm {
+                plan,
+                typed: String::new(),
+            };
+            return true;
+        }
+        false
+    }
+
+    fn fix_progress(&mut self, p: FixProgress) -> bool {
+        let Mode::Fix(d) = &mut self.mode else {
+            // The dialog was closed; the result still deserves a line.
+            if let FixProgress::Finished { ok, message, .. } = &p {
+                let text = format!("fix finished: {message}");
+                if *ok {
+                    self.info(text);
+                } else {
+                    self.error(text);
+                }
+                return true;
+            }
+            return false;
+        };
+        let (plan, mut log) = match std::mem::replace(&mut d.stage, FixStage::Planning) {
+            FixStage::Running { plan, log } => (Some(plan), log),
+            FixStage::Confirm { plan, .. } => (Some(plan), Vec::new()),
+            FixStage::Done { plan, log, .. } => (plan, log),
+            FixStage::Planning => (None, Vec::new()),
+        };
+        d.stage = match p {
+            FixProgress::Step { message } => {
+                log.push(format!("» {message}"));
+                running(plan, log)
+            }
+            FixProgress::Output { line } => {
+                log.push(line);
+                running(plan, log)
+            }
+            FixProgress::Finished {
+                ok,
+                verified,
+                message,
+            } => FixStage::Done {
+                plan,
+                ok,
+                verified,
+                message,
+                log,
+            },
+            FixProgress::Refused { reason } => FixStage::Done {
+                plan,
+                ok: false,
+                verified: false,
+                message: format!("refused: {reason}"),
+                log,
+            },
+        };
+        true
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Keys
+
+    /// Terminal resized.
+    pub fn resize(&mut self, w: u16, h: u16) {
+        self.size = (w, h);
+        self.changed();
+    }
+
+    /// One key press (the event loop drops releases and repeats).
+    pub fn handle_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        self.changed();
+        match &self.mode {
+            Mode::Filter { .. } => {
+                self.filter_key(key);
+                None
+            }
+            Mode::Command { .. } => self.command_key(key),
+            Mode::Fix(_) => self.fix_key(key),
+            Mode::Help | Mode::Normal => {
+                let action = self.keymap.action(&key)?;
+                self.message = None;
+                self.apply(action)
+            }
+        }
+    }
+
+    /// Runs an action. The one place the operator changes state.
+    pub fn apply(&mut self, action: Action) -> Option<Effect> {
+        self.changed();
+        if self.mode == Mode::Help {
+            if matches!(action, Action::Back | Action::Help | Action::Quit) {
+                self.mode = Mode::Normal;
+            }
+            return None;
+        }
+        match action {
+            Action::Quit => return Some(Effect::Quit),
+            Action::Help => self.mode = Mode::Help,
+            Action::NextPane | Action::PrevPane => {
+                let cur = self.pane().unwrap_or(Pane::Fleet);
+                let i = Pane::ALL.iter().position(|p| *p == cur).unwrap_or(0);
+                let n = Pane::ALL.len();
+                let next = if action == Action::NextPane {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                return self.show(Pane::ALL[next]);
+            }
+            Action::ShowFleet => return self.show(Pane::Fleet),
+            Action::ShowPosture => return self.show(Pane::Posture),
+            Action::ShowAlerts => return self.show(Pane::Alerts),
+            Action::ShowTraffic => return self.show(Pane::Traffic),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(self.page() as i64)),
+            Action::PageDown => self.move_by(self.page() as i64),
+            Action::Top => self.move_to(0),
+            Action::Bottom => self.move_to(usize::MAX),
+            Action::Enter => return self.enter(),
+            Action::Back => return self.go_back(),
+            Action::Filter => {
+                if let Some(p) = self.pane() {
+                    let previous = self
+                        .filters
+                        .get(&p)
+                        .map(|f| f.raw().to_string())
+                        .unwrap_or_default();
+                    self.mode = Mode::Filter {
+                        input: previous.clone(),
+                        previous,
+                    };
+                } else {
+                    self.info("no filter in host detail: Esc goes back to the list");
+                }
+            }
+            Action::Command => {
+                self.mode = Mode::Command {
+                    input: String::new(),
+                    completion: None,
+                }
+            }
+            Action::Refresh => {
+                self.info("refresh requested");
+                return Some(Effect::Refresh);
+            }
+            Action::Fix => return self.start_fix(),
+            Action::Acknowledge => return self.acknowledge(),
+            Action::Silence => return self.silence(),
+            Action::SortNext => {
+                if self.pane() == Some(Pane::Fleet) {
+                    let i = SortColumn::ALL
+                        .iter()
+                        .position(|c| *c == self.sort)
+                        .unwrap_or(0);
+                    self.sort = SortColumn::ALL[(i + 1) % SortColumn::ALL.len()];
+                    self.info(format!("fleet sorted by {}", self.sort.name()));
+                }
+            }
+            Action::SortReverse => {
+                if self.pane() == Some(Pane::Fleet) {
+                    self.sort_reversed = !self.sort_reversed;
+                }
+            }
+            Action::Group => {
+                if self.pane() == Some(Pane::Fleet) {
+                    self.group = match self.group {
+                        Grouping::None => Grouping::Role,
+                        Grouping::Role => Grouping::Segment,
+                        Grouping::Segment => Grouping::None,
+                    };
+                }
+            }
+            Action::Scope => {
+                if self.posture_host.take().is_none() {
+                    let host = match &self.view {
+                        View::Host(h) => Some(h.clone()),
+                        _ => self
+                            .selected_fleet_host(Pane::Fleet)
+                            .map(|h| h.name.clone()),
+                    };
+                    self.posture_host = host;
+                }
+                self.selection.insert(Pane::Posture, 0);
+                if self.pane() != Some(Pane::Posture) {
+                    return self.show(Pane::Posture);
+                }
+            }
+        }
+        None
+    }
+
+    fn show(&mut self, pane: Pane) -> Option<Effect> {
+        if self.view == View::Pane(pane) {
+            return None;
+        }
+        let leaving_flow = self.flow_host.is_some() && pane != Pane::Traffic;
+        self.back.clear();
+        self.view = View::Pane(pane);
+        if leaving_flow {
+            self.flow_host = None;
+            return Some(Effect::FlowView { host: None });
+        }
+        None
+    }
+
+    fn open_host(&mut self, name: &str) {
+        let here = self.view.clone();
+        self.back.push(here);
+        self.view = View::Host(name.to_string());
+        self.host_scroll = 0;
+    }
+
+    /// The largest useful scroll of the host detail (the last line at the bottom).
+    fn host_max_scroll(&self, name: &str) -> usize {
+        let lines = super::render::host::lines(self, name).len();
+        lines.saturating_sub(usize::from(self.size.1.saturating_sub(5)))
+    }
+
+    fn move_by(&mut self, delta: i64) {
+        match self.view.clone() {
+            View::Host(name) => {
+                let max = self.host_max_scroll(&name) as i64;
+                self.host_scroll = (self.host_scroll as i64 + delta).clamp(0, max) as usize;
+            }
+            View::Pane(p) => {
+                let n = self.row_count(p);
+                if n == 0 {
+                    return;
+                }
+                let cur = self.selected_row(p).min(n - 1) as i64;
+                let next = (cur + delta).clamp(0, n as i64 - 1) as usize;
+                self.selection.insert(p, next);
+            }
+        }
+    }
+
+    fn move_to(&mut self, row: usize) {
+        match self.view.clone() {
+            View::Host(name) => self.host_scroll = row.min(self.host_max_scroll(&name)),
+            View::Pane(p) => {
+                let n = self.row_count(p);
+                self.selection.insert(p, row.min(n.saturating_sub(1)));
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Option<Effect> {
+        let target = match self.pane()? {
+            Pane::Fleet => self
+                .selected_fleet_host(Pane::Fleet)
+                .map(|h| h.name.clone()),
+            Pane::Posture => self
+                .selected_finding()
+                .map(|f| f.host.clone())
+                .filter(|h| self.host(h).is_some()),
+            Pane::Alerts => self
+                .selected_alert()
+                .map(|a| a.host.clone())
+                .filter(|h| self.host(h).is_some()),
+            Pane::Traffic => {
+                // Enter on Traffic opens the live flow view of the host, in place.
+                let host = self
+                    .selected_fleet_host(Pane::Traffic)
+                    .map(|h| h.name.clone())?;
+                if self.flow_host.as_deref() == Some(host.as_str()) {
+                    return None;
+                }
+                self.flow_host = Some(host.clone());
+                return Some(Effect::FlowView { host: Some(host) });
+            }
+        };
+        if let Some(t) = target {
+            self.open_host(&t);
+        }
+        None
+    }
+
+    fn go_back(&mut self) -> Option<Effect> {
+        if let Some(p) = self.pane()
+            && self.filter(p).is_some()
+        {
+            self.filters.remove(&p);
+            self.info("filter cleared");
+            return None;
+        }
+        if self.pane() == Some(Pane::Traffic) && self.flow_host.is_some() {
+            self.flow_host = None;
+            return Some(Effect::FlowView { host: None });
+        }
+        if let Some(v) = self.back.pop() {
+            self.view = v;
+        } else if self.pane() == Some(Pane::Posture) && self.posture_host.is_some() {
+            self.posture_host = None;
+        }
+        None
+    }
+
+    fn start_fix(&mut self) -> Option<Effect> {
+        if self.pane() != Some(Pane::Posture) {
+            self.info("fixes start from a finding: open Posture (2), select it, press f");
+            return None;
+        }
+        let Some(f) = self.selected_finding().cloned() else {
+            self.info("no finding selected");
+            return None;
+        };
+        let Some(fix) = f.fix.clone() else {
+            self.info(format!("{} has no one-key fix", f.check));
+            return None;
+        };
+        if self.read_only {
+            self.error(
+                "READ-ONLY: fixes are disabled (console started read-only); nothing was sent",
+            );
+            return None;
+        }
+        if self.fixes_disabled(&f.host) {
+            self.error(format!(
+                "READ-ONLY: the inventory marks {} read_only; nothing was sent",
+                f.host
+            ));
+            return None;
+        }
+        self.mode = Mode::Fix(Box::new(FixDialog {
+            host: f.host.clone(),
+            fix: fix.clone(),
+            params: f.fix_params.clone(),
+            stage: FixStage::Planning,
+            scroll: 0,
+        }));
+        Some(Effect::PlanFix {
+            host: f.host,
+            fix,
+            params: f.fix_params,
+        })
+    }
+
+    fn acknowledge(&mut self) -> Option<Effect> {
+        if self.pane() != Some(Pane::Alerts) {
+            self.info("acknowledge works on the Alerts pane (3)");
+            return None;
+        }
+        let id = self.selected_alert()?.id.clone();
+        if let Some(a) = self.alerts.iter_mut().find(|a| a.id == id) {
+            a.acknowledged = true;
+        }
+        self.info(format!("acknowledged {id}"));
+        Some(Effect::AcknowledgeAlert { id })
+    }
+
+    fn silence(&mut self) -> Option<Effect> {
+        if self.pane() != Some(Pane::Alerts) {
+            self.info("silence works on the Alerts pane (3)");
+            return None;
+        }
+        let id = self.selected_alert()?.id.clone();
+        let until = self.now + SILENCE_SECS;
+        if let Some(a) = self.alerts.iter_mut().find(|a| a.id == id) {
+            a.silenced_until = Some(until);
+        }
+        self.info(format!("silenced {id} until {}", super::text::clock(until)));
+        Some(Effect::SilenceAlert { id, until })
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Text entry
+
+    fn filter_key(&mut self, key: KeyEvent) {
+        let Some(pane) = self.pane() else {
+            self.mode = Mode::Normal;
+            return;
+        };
+        let Mode::Filter { input, previous } = &mut self.mode else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                let prev = std::mem::take(previous);
+                self.filters.insert(pane, Filter::new(&prev));
+                self.mode = Mode::Normal;
+                return;
+            }
+            KeyCode::Enter => {
+                let f = Filter::new(input);
+                if let Some(e) = f.error() {
+                    let e = format!("invalid regex: {e}");
+                    self.error(e);
+                    return;
+                }
+                self.mode = Mode::Normal;
+                return;
+            }
+            KeyCode::Backspace => {
+                input.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
+            KeyCode::Char('u') => input.clear(),
+            _ => return,
+        }
+        // Filter as you type.
+        let f = Filter::new(input);
+        self.filters.insert(pane, f);
+        self.selection.insert(pane, 0);
+    }
+
+    fn command_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        let Mode::Command { input, completion } = &mut self.mode else {
+            return None;
+        };
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Enter => {
+                let line = std::mem::take(input);
+                self.mode = Mode::Normal;
+                return self.run_command(&line);
+            }
+            KeyCode::Tab | KeyCode::BackTab => {
+                let names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
+                let themes = self.themes.names();
+                match completion {
+                    Some((cands, i)) if !cands.is_empty() => {
+                        let n = cands.len();
+                        *i = if key.code == KeyCode::BackTab {
+                            (*i + n - 1) % n
+                        } else {
+                            (*i + 1) % n
+                        };
+                        *input = command::complete_with(input, &cands[*i]);
+                    }
+                    _ => {
+                        let cands = command::candidates(input, &names, &themes);
+                        match cands.len() {
+                            0 => {}
+                            1 => {
+                                *input = command::complete_with(input, &cands[0]);
+                                *completion = None;
+                            }
+                            _ => {
+                                let prefix = command::common_prefix(&cands);
+                                let cur = input.rsplit(' ').next().unwrap_or("");
+                                if prefix.len() > cur.len() {
+                                    *input = command::complete_with(input, &prefix)
+                                        .trim_end()
+                                        .to_string();
+                                    // Keep the list so the next Tab cycles from the start.
+                                    *completion = Some((cands, usize::MAX));
+                                    if let Some((c, i)) = completion {
+                                        *i = c.len() - 1;
+                                    }
+                                } else {
+                                    *input = command::complete_with(input, &cands[0]);
+                                    *completion = Some((cands, 0));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            KeyCode::Backspace => {
+                if input.is_empty() {
+                    self.mode = Mode::Normal;
+                } else {
+                    input.pop();
+                    *completion = None;
+                }
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                input.push(c);
+                *completion = None;
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// The candidates the command line would offer now (shown under it).
+    pub fn command_candidates(&self) -> Vec<String> {
+        let Mode::Command { input, completion } = &self.mode else {
+            return Vec::new();
+        };
+        if let Some((c, _)) = completion {
+            return c.clone();
+        }
+        let names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
+        command::candidates(input, &names, &self.themes.names())
+    }
+
+    /// Runs a `:` command line.
+    pub fn run_command(&mut self, line: &str) -> Option<Effect> {
+        self.changed();
+        let cmd = match command::parse(line) {
+            Ok(c) => c,
+            Err(e) => {
+                self.error(e);
+                return None;
+            }
+        };
+        match cmd {
+            Command::Fleet => self.show(Pane::Fleet),
+            Command::Posture => self.show(Pane::Posture),
+            Command::Alerts => self.show(Pane::Alerts),
+            Command::Traffic => self.show(Pane::Traffic),
+            Command::Host(name) => {
+                if self.host(&name).is_some() {
+                    self.open_host(&name);
+                } else {
+                    self.error(format!("no host {name:?} in the inventory"));
+                }
+                None
+            }
+            Command::Theme(name) => {
+                match self.themes.theme(&name, self.depth) {
+                    Ok(t) => {
+                        self.theme = t;
+                        self.info(format!("theme {name}"));
+                    }
+                    Err(e) => self.error(e.to_string()),
+                }
+                None
+            }
+            Command::Refresh => self.apply(Action::Refresh),
+            Command::Quit => Some(Effect::Quit),
+            Command::Help => {
+                self.mode = Mode::Help;
+                None
+            }
+            Command::Sort(col) => {
+                match SortColumn::ALL.iter().find(|c| c.name() == col) {
+                    Some(c) => {
+                        self.sort = *c;
+                        self.info(format!("fleet sorted by {col}"));
+                    }
+                    None => self.error(format!(
+                        "no column {col:?} (columns: {})",
+                        command::SORT_COLUMNS.join(", ")
+                    )),
+                }
+                None
+            }
+            Command::Group(g) => {
+                match g.as_str() {
+                    "none" => self.group = Grouping::None,
+                    "role" => self.group = Grouping::Role,
+                    "segment" => self.group = Grouping::Segment,
+                    other => self.error(format!("no grouping {other:?} (none, role, segment)")),
+                }
+                None
+            }
+        }
+    }
+
+    fn fix_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        let Mode::Fix(d) = &mut self.mode else {
+            return None;
+        };
+        match key.code {
+            KeyCode::Up => {
+                d.scroll = d.scroll.saturating_sub(1);
+                return None;
+            }
+            KeyCode::Down => {
+                d.scroll = d.scroll.saturating_add(1);
+                return None;
+            }
+            _ => {}
+        }
+        match &mut d.stage {
+            FixStage::Planning => {
+                if key.code == KeyCode::Esc {
+                    self.mode = Mode::Normal;
+                }
+                None
+            }
+            FixStage::Confirm { plan, typed } => {
+                let risky = plan.risk == Risk::High;
+                match key.code {
+                    KeyCode::Esc => {
+                        self.mode = Mode::Normal;
+                        self.info("fix cancelled; nothing was sent");
+                        None
+                    }
+                    KeyCode::Char('n') if !risky => {
+                        self.mode = Mode::Normal;
+                        self.info("fix cancelled; nothing was sent");
+                        None
+                    }
+                    KeyCode::Backspace if risky => {
+                        typed.pop();
+                        None
+                    }
+                    KeyCode::Char(c) if risky => {
+                        typed.push(c);
+                        None
+                    }
+                    KeyCode::Enter | KeyCode::Char('y') => {
+                        if risky && *typed != plan.host {
+                            self.message = Some(Message {
+                                error: true,
+                                text: format!(
+                                    "type the host name ({}) exactly to confirm",
+                                    plan.host
+                                ),
+                            });
+                            return None;
+                        }
+                        let plan = plan.clone();
+                        if self.read_only {
+                            self.mode = Mode::Normal;
+                            return None;
+                        }
+                        d.stage = FixStage::Running {
+                            plan: plan.clone(),
+                            log: Vec::new(),
+                        };
+                        Some(Effect::ApplyFix {
+                            host: plan.host,
+                            fix: plan.fix,
+                            params: plan.params,
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            FixStage::Running { .. } => {
+                if key.code == KeyCode::Esc {
+                    self.message = Some(Message {
+                        error: false,
+                        text: "the fix is running; this dialog closes when it has a result".into(),
+                    });
+                }
+                None
+            }
+            FixStage::Done { .. } => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                    self.mode = Mode::Normal;
+                }
+                None
+            }
+        }
+    }
+}
+
+fn running(plan: Option<FixPlan>, log: Vec<String>) -> FixStage {
+    match plan {
+        Some(plan) => FixStage::Running { plan, log },
+        None => FixStage::Done {
+            plan: None,
+            ok: false,
+            verified: false,
+            message: "progress without a plan".into(),
+            log,
+        },
+    }
+}
+
+/// Worse connection states rank higher (for sorting by state).
+fn state_rank(s: &ConnState) -> u8 {
+    match s {
+        ConnState::HostKeyRefused { .. } => 5,
+        ConnState::Unreachable { .. } => 4,
+        ConnState::Pending => 3,
+        ConnState::Connecting => 2,
+        ConnState::Ok => 1,
+    }
+}
