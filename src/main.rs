@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
 use rampart::cli::{Cli, Command, EXIT_USAGE};
 use rampart::inventory::Inventory;
@@ -66,15 +65,22 @@ fn load_inventory(cli: &Cli) -> Result<Inventory, Exit> {
     Inventory::load(&cli.global.inventory).map_err(usage)
 }
 
+fn lab_error(e: rampart::lab::LabError) -> Exit {
+    Exit {
+        code: u8::try_from(e.exit_code()).unwrap_or(1),
+        error: anyhow::Error::new(e).context("lab"),
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Exit> {
     match &cli.command {
         Some(Command::Lab(args)) => {
-            rampart::lab::run(&args.action).context("lab")?;
+            rampart::lab::run(&args.action).map_err(lab_error)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo(_)) => {
             let _inventory = load_inventory(&cli)?;
-            rampart::lab::run(&rampart::cli::LabAction::Up { hosts: None }).context("lab up")?;
+            rampart::lab::run(&rampart::cli::LabAction::Up { hosts: None }).map_err(lab_error)?;
             Err(Exit {
                 code: 1,
                 error: anyhow::anyhow!("the console is not built yet (issue 6); the lab is up"),
