@@ -2,12 +2,13 @@
 //! every lab host, reaches a finding on a misconfigured host, opens its fix dialog; with
 //! `--read-only` the dialog does not open.
 //!
-//! Ignored until two things land on main: the lead wiring `rampart console` to the collectors
-//! in `main.rs`, and the lab helper's `tests/common::ensure_lab()`. Then: add `mod common;`,
-//! call `common::ensure_lab()` first, and remove the `#[ignore]`s (tests in CI must run).
+//! Ignored until the lead wires `rampart console` to the collectors in `main.rs`; then remove
+//! the `#[ignore]`s (tests in CI must run). The lab comes from `common::ensure_lab()`.
 
 // Test helpers may fail loudly: a failed expectation is the test failing.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -78,8 +79,9 @@ impl Drop for Tmux {
 }
 
 #[test]
-#[ignore = "needs main.rs wiring of the console and tests/common::ensure_lab() (see module doc)"]
+#[ignore = "needs the console wired to the collectors in main.rs (see module doc)"]
 fn console_lists_the_lab_and_opens_a_fix_dialog() {
+    let _lab = common::ensure_lab();
     let t = Tmux::start(&[]);
     t.wait_for("every lab host, collected", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
@@ -101,14 +103,17 @@ fn console_lists_the_lab_and_opens_a_fix_dialog() {
 }
 
 #[test]
-#[ignore = "needs main.rs wiring of the console and tests/common::ensure_lab() (see module doc)"]
+#[ignore = "needs the console wired to the collectors in main.rs (see module doc)"]
 fn read_only_console_never_opens_the_fix_dialog() {
+    let _lab = common::ensure_lab();
     let t = Tmux::start(&["--read-only"]);
     t.wait_for("the hosts", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("READ-ONLY")
     });
-    t.keys(&["2", "/", "FW-NONE", "Enter"]);
-    t.wait_for("the FW-NONE finding", |s| s.contains("FW-NONE"));
+    t.keys(&["2", "/", "SEG-DB-EXPOSED", "Enter"]);
+    t.wait_for("the SEG-DB-EXPOSED finding", |s| {
+        s.contains("SEG-DB-EXPOSED")
+    });
     t.keys(&["f"]);
     let s = t.wait_for("the refusal", |s| {
         s.contains("READ-ONLY: fixes are disabled")

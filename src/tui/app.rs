@@ -812,7 +812,7 @@ impl App {
                 self.resolve(&format!("HOST-UNREACHABLE:{host}"));
                 self.resolve(&format!("HOSTKEY-REFUSED:{host}"));
             }
-            ConnState::Pending | ConnState::Connecting => {}
+            ConnState::Pending | ConnState::Connecting | ConnState::Reconnecting { .. } => {}
         }
     }
 
@@ -1532,6 +1532,7 @@ fn state_rank(s: &ConnState) -> u8 {
         ConnState::Unreachable { .. } => 4,
         ConnState::Pending => 3,
         ConnState::Connecting => 2,
+        ConnState::Reconnecting { .. } => 3,
         ConnState::Ok => 1,
     }
 }

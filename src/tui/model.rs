@@ -22,6 +22,8 @@ pub enum ConnState {
     Connecting,
     /// Connected; collection running or done.
     Ok,
+    /// An established connection dropped; the transport is trying again.
+    Reconnecting { attempt: u32, reason: String },
     /// Could not be reached; the reason names the hop and stage.
     Unreachable { reason: String },
     /// The host key was not the one known; nothing was sent.
@@ -35,6 +37,7 @@ impl ConnState {
             ConnState::Pending => "pending",
             ConnState::Connecting => "connecting",
             ConnState::Ok => "ok",
+            ConnState::Reconnecting { .. } => "reconnecting",
             ConnState::Unreachable { .. } => "unreachable",
             ConnState::HostKeyRefused { .. } => "hostkey!",
         }
@@ -51,10 +54,39 @@ impl ConnState {
     /// The reason, for failing states.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            ConnState::Unreachable { reason } | ConnState::HostKeyRefused { reason } => {
-                Some(reason)
-            }
+            ConnState::Unreachable { reason }
+            | ConnState::HostKeyRefused { reason }
+            | ConnState::Reconnecting { reason, .. } => Some(reason),
             _ => None,
+        }
+    }
+}
+
+impl From<&crate::ssh::transport::ConnState> for ConnState {
+    /// The transport's per-host state, as the console shows it.
+    fn from(s: &crate::ssh::transport::ConnState) -> Self {
+        use crate::ssh::transport::ConnState as T;
+        match s {
+            T::Idle => ConnState::Pending,
+            T::Connecting | T::Authenticating => ConnState::Connecting,
+            T::Ready { .. } => ConnState::Ok,
+            T::Reconnecting { attempt, reason } => ConnState::Reconnecting {
+                attempt: *attempt,
+                reason: reason.clone(),
+            },
+            T::Failed { reason } => ConnState::Unreachable {
+                reason: reason.clone(),
+            },
+            T::HostKeyRefused {
+                fingerprint,
+                location,
+                reason,
+            } => ConnState::HostKeyRefused {
+                reason: match location {
+                    Some(l) => format!("{reason} ({fingerprint}, {l})"),
+                    None => format!("{reason} ({fingerprint})"),
+                },
+            },
         }
     }
 }
@@ -204,4 +236,42 @@ pub enum Effect {
     FlowView {
         host: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ssh::transport::ConnState as T;
+
+    #[test]
+    fn transport_states_map_onto_the_view() {
+        assert_eq!(ConnState::from(&T::Idle), ConnState::Pending);
+        assert_eq!(ConnState::from(&T::Authenticating), ConnState::Connecting);
+        assert_eq!(
+            ConnState::from(&T::Ready { strict_kex: true }),
+            ConnState::Ok
+        );
+        let failed = ConnState::from(&T::Failed {
+            reason: "db1 via edge: connect: timed out".into(),
+        });
+        assert!(failed.is_failing());
+        assert_eq!(failed.reason(), Some("db1 via edge: connect: timed out"));
+        let refused = ConnState::from(&T::HostKeyRefused {
+            fingerprint: "SHA256:abc".into(),
+            location: Some("known_hosts:3".into()),
+            reason: "changed".into(),
+        });
+        assert_eq!(
+            refused,
+            ConnState::HostKeyRefused {
+                reason: "changed (SHA256:abc, known_hosts:3)".into()
+            }
+        );
+        let again = ConnState::from(&T::Reconnecting {
+            attempt: 2,
+            reason: "eof".into(),
+        });
+        assert!(!again.is_failing());
+        assert_eq!(again.label(), "reconnecting");
+    }
 }

@@ -29,7 +29,7 @@ fn state_style(app: &App, s: &ConnState) -> ratatui::style::Style {
     let t = &app.theme;
     match s {
         ConnState::Ok => t.ok,
-        ConnState::Pending | ConnState::Connecting => t.warn,
+        ConnState::Pending | ConnState::Connecting | ConnState::Reconnecting { .. } => t.warn,
         ConnState::Unreachable { .. } | ConnState::HostKeyRefused { .. } => t.bad,
     }
 }
