@@ -6,6 +6,7 @@
 //! what it owns and what it must not do.
 
 pub mod alerts;
+pub mod audit;
 pub mod cli;
 pub mod collect;
 pub mod inventory;

@@ -7,7 +7,6 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -157,11 +156,12 @@ impl Cmd {
                     source: e,
                 })
         };
-        let mut c = self.command();
-        c.stdin(Stdio::null())
-            .stdout(open()?)
-            .stderr(open()?)
-            .process_group(0);
+        // A new session (setsid(1) execs in place: the child is not a group leader, so it
+        // keeps its pid): lab processes outlive the shell or session that ran `lab up`, as
+        // daemons do, instead of dying with it.
+        let mut c = Command::new("setsid");
+        c.arg(&self.program).args(&self.args);
+        c.stdin(Stdio::null()).stdout(open()?).stderr(open()?);
         c.spawn().map_err(|e| self.error(e.to_string(), b""))
     }
 

@@ -184,6 +184,15 @@ struct Exposure {
     evidence: Vec<String>,
 }
 
+/// "anywhere" for the world samples, else the address.
+fn source_label(ip: IpAddr) -> String {
+    if ip == WORLD_V4 || ip == WORLD_V6 {
+        "anywhere".to_string()
+    } else {
+        ip.to_string()
+    }
+}
+
 fn in_segments(inv: &Inventory, segs: &BTreeSet<String>, ip: IpAddr) -> bool {
     segs.iter().any(|s| {
         inv.segments
@@ -343,6 +352,14 @@ fn firewall_checks(
                 continue;
             }
             let key = (l.protocol.label().to_string(), l.port);
+            // Name the widest exposure: the world beats any one segment's address.
+            if (*src == WORLD_V4 || *src == WORLD_V6)
+                && let Some(e) = exposures.get_mut(&key)
+                && e.source != WORLD_V4
+                && e.source != WORLD_V6
+            {
+                e.source = *src;
+            }
             let e = exposures.entry(key).or_insert_with(|| Exposure {
                 listener: l.clone(),
                 source: *src,
@@ -403,7 +420,7 @@ fn firewall_checks(
                 name,
                 format!(
                     "{port}/{proto} is reachable from {} (allowed only from {})",
-                    e.source,
+                    source_label(e.source),
                     if segs.is_empty() {
                         "nowhere".to_string()
                     } else {
@@ -428,7 +445,10 @@ fn firewall_checks(
                 let mut f = Finding::new(
                     "SEG-SSH-OPEN",
                     name,
-                    format!("SSH ({port}/tcp) accepts connections from {}", e.source),
+                    format!(
+                        "SSH ({port}/tcp) accepts connections from {}",
+                        source_label(e.source)
+                    ),
                 )
                 .param("port", port.to_string())
                 .param("segment", "admin");
@@ -903,7 +923,14 @@ fn vpn_checks(
                 let stale = match p.latest_handshake {
                     None | Some(0) => Some("never completed a handshake".to_string()),
                     Some(t) => {
-                        let age = (opts.now.max(0) as u64).saturating_sub(t);
+                        // WireGuard prints a Unix time; boringtun prints seconds since the
+                        // handshake (cloudflare/boringtun#447). No real handshake predates
+                        // 2001, so a smaller number is an age.
+                        let age = if t < 1_000_000_000 {
+                            t
+                        } else {
+                            (opts.now.max(0) as u64).saturating_sub(t)
+                        };
                         (age > opts.vpn_stale_secs).then(|| format!("last handshake {age} s ago"))
                     }
                 };
