@@ -18,6 +18,9 @@ use crate::state::{
 
 const WHAT: &str = "nft -j list ruleset";
 
+/// The most elements of one set copied into a rule's conditions.
+const MAX_SET_ELEMENTS: usize = 4096;
+
 /// A parsed ruleset: tables, chains, sets and rules in output order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ruleset {
@@ -163,8 +166,18 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The values a match's right side stands for: set references resolved, anonymous
-    /// sets flattened.
+    /// sets flattened. Empty when a named set is larger than the model keeps (the match
+    /// is then unmodelled), so many rules naming one huge set cannot multiply memory.
     fn values(&self, right: &Value) -> Vec<Value> {
+        let v = self.values_unbounded(right);
+        if v.len() > MAX_SET_ELEMENTS {
+            Vec::new()
+        } else {
+            v
+        }
+    }
+
+    fn values_unbounded(&self, right: &Value) -> Vec<Value> {
         match right {
             Value::String(name) if name.starts_with('@') => {
                 let name = &name[1..];
@@ -181,6 +194,18 @@ impl Ctx<'_> {
                 .map(|a| a.iter().map(|e| elem_value(e).clone()).collect())
                 .unwrap_or_default(),
             other => vec![other.clone()],
+        }
+    }
+
+    fn is_empty_set(&self, right: &Value) -> bool {
+        match right {
+            Value::String(name) if name.starts_with('@') => self.rs.sets.iter().any(|s| {
+                s.family == self.family
+                    && s.table == self.table
+                    && s.name == name[1..]
+                    && s.elements.is_empty()
+            }),
+            _ => false,
         }
     }
 
@@ -328,6 +353,9 @@ fn key_of(left: &Value) -> Key {
 
 /// Applies one `key op values` condition to a rule; false when not expressible.
 fn apply_match(rule: &mut Rule, key: &Key, negated: bool, values: &[Value]) -> bool {
+    if values.is_empty() {
+        return false;
+    }
     match key {
         Key::Dport(p) | Key::Sport(p) => {
             let ranges: Option<Vec<PortRange>> = values.iter().map(port_range).collect();
@@ -563,7 +591,13 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
                 let k = key_of(left);
                 let values = ctx.values(right);
                 let known_op = matches!(op, "==" | "!=" | "in");
-                if ctx.is_missing_set(right)
+                if ctx.is_empty_set(right) {
+                    // Membership of an empty set never holds ("!=" always does). An empty
+                    // state set is how the model says "never matches".
+                    if !negated {
+                        rule.ct_states = Some(Negatable::new(Vec::new(), false));
+                    }
+                } else if ctx.is_missing_set(right)
                     || !known_op
                     || !apply_match(&mut rule, &k, negated, &values)
                 {
@@ -703,5 +737,33 @@ mod tests {
         assert_eq!(chains[0].rules.len(), 2);
         assert_eq!(rules[0].action, Action::Accept);
         assert!(rules[1].dports.contains(8042));
+    }
+
+    #[test]
+    fn empty_named_set_never_matches_and_huge_sets_are_unmodelled() {
+        let rs = parse(
+            r#"{"nftables":[{"set":{"family":"inet","table":"t","name":"none","type":"ipv4_addr"}},
+            {"chain":{"family":"inet","table":"t","name":"in","type":"filter","hook":"input","prio":0,"policy":"accept"}},
+            {"rule":{"family":"inet","table":"t","chain":"in","expr":[{"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"saddr"}},"right":"@none"}},{"drop":null}]}}]}"#,
+        )
+        .unwrap();
+        let (_, rules) = normalize(&rs, &[], 0);
+        assert!(!rules[0].ct_states.as_ref().unwrap().matches(&CtState::New));
+        let big: Vec<Value> = (0..5000u32).map(|i| Value::from(i % 65536)).collect();
+        let ctx_rs = Ruleset {
+            sets: vec![NftSet {
+                family: "inet".into(),
+                table: "t".into(),
+                name: "big".into(),
+                elements: big,
+            }],
+            ..Ruleset::default()
+        };
+        let ctx = Ctx {
+            rs: &ctx_rs,
+            family: "inet",
+            table: "t",
+        };
+        assert!(ctx.values(&Value::from("@big")).is_empty());
     }
 }

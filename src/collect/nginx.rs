@@ -233,15 +233,24 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     p == pattern.len()
 }
 
+/// The most directives include expansion may produce: includes can repeat a file many
+/// times (or include themselves), and expansion must stay bounded whatever the dump says.
+const MAX_EXPANDED: usize = 200_000;
+
 struct Tree {
     files: Vec<(String, Vec<Directive>)>,
     prefix: String,
+    budget: std::cell::Cell<usize>,
 }
 
 impl Tree {
     /// Replaces `include` directives by the directives of the files they name.
     fn expand(&self, dirs: &[Directive], depth: usize, out: &mut Vec<Directive>) {
         for d in dirs {
+            if self.budget.get() == 0 {
+                return;
+            }
+            self.budget.set(self.budget.get() - 1);
             if d.name == "include" && d.block.is_none() {
                 if depth >= MAX_DEPTH {
                     continue;
@@ -441,6 +450,7 @@ pub fn parse(text: &str) -> Result<Nginx, ParseError> {
     let tree = Tree {
         files: parsed,
         prefix,
+        budget: std::cell::Cell::new(MAX_EXPANDED),
     };
     let mut root = Vec::new();
     tree.expand(&tree.files[0].1, 0, &mut root);

@@ -128,7 +128,7 @@ pub const PROBES: &[ReadCommand] = &[
     probe!(
         "services",
         "command -v ps >/dev/null 2>&1 || exit 127; readlink /proc/self/ns/net; \
-         ps -e -o pid=,netns=,comm=,args=; \
+         ps -e -o pid=,netns=,comm=,args= | cut -c 1-200; \
          read c < /proc/1/comm; if [ \"$c\" = systemd ]; then echo '### systemd'; \
          systemctl show -p Id,ActiveState fail2ban snort suricata prometheus-node-exporter \
          zabbix-agent zabbix-agent2 nagios-nrpe-server prometheus prometheus-alertmanager \

@@ -1,0 +1,11 @@
+#![no_main]
+//! cargo-fuzz target: arbitrary bytes never panic the parser.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let s = String::from_utf8_lossy(data);
+    if let Ok(rs) = rampart::collect::nft::parse(&s) {
+        let _ = rampart::collect::nft::normalize(&rs, &[], 0);
+    }
+});
