@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod collect;
+pub mod console;
 pub mod inventory;
 pub mod lab;
 pub mod paths;

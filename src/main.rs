@@ -72,6 +72,50 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         .map_err(|e| Exit::from(anyhow::Error::new(e).context("cannot start the async runtime")))
 }
 
+fn console(inventory: Inventory, ascii: bool, cli: &Cli) -> Result<ExitCode, Exit> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return Err(usage(anyhow::anyhow!(
+            "the console needs a terminal; for reports use `rampart audit`"
+        )));
+    }
+    let read_only = cli.global.read_only || inventory.read_only();
+    let theme = cli
+        .global
+        .theme
+        .as_deref()
+        .or(inventory.console.theme.as_deref());
+    let opts = rampart::tui::Options::load(read_only, theme, ascii).map_err(usage)?;
+    let app = rampart::tui::App::new(&inventory, opts).map_err(usage)?;
+    let rt = runtime()?;
+    let refresh = std::time::Duration::from_secs_f64(inventory.console.refresh_secs);
+    let inventory = std::sync::Arc::new(inventory);
+    let accept_new = cli.global.accept_new;
+    rt.block_on(async move {
+        let transport = std::sync::Arc::new(
+            rampart::console::transport(&inventory, accept_new).map_err(Exit::from)?,
+        );
+        let (utx, urx) = tokio::sync::mpsc::channel(1024);
+        let (etx, erx) = tokio::sync::mpsc::channel(64);
+        let gatherer = tokio::spawn(rampart::console::gather(
+            inventory,
+            rampart::console::ConsoleOptions {
+                read_only,
+                accept_new,
+                refresh,
+            },
+            std::sync::Arc::clone(&transport),
+            utx,
+            erx,
+        ));
+        let result = rampart::tui::run(app, urx, etx).await;
+        // The effects channel is closed now: the gatherer stops and closes the transport.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), gatherer).await;
+        result.map_err(Exit::from)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn audit(
     inventory: &Inventory,
     args: &rampart::cli::AuditArgs,
@@ -144,20 +188,18 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
             rampart::lab::run(&args.action).map_err(lab_error)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Demo(_)) => {
-            let _inventory = load_inventory(&cli)?;
+        Some(Command::Demo(args)) => {
+            let inventory = load_inventory(&cli)?;
             rampart::lab::run(&rampart::cli::LabAction::Up { hosts: None }).map_err(lab_error)?;
-            Err(Exit {
-                code: 1,
-                error: anyhow::anyhow!("the console is not built yet (issue 6); the lab is up"),
-            })
+            console(inventory, args.ascii, &cli)
         }
-        Some(Command::Console(_)) | None => {
-            let _inventory = load_inventory(&cli)?;
-            Err(Exit {
-                code: 1,
-                error: anyhow::anyhow!("the console is not built yet (issue 6)"),
-            })
+        Some(Command::Console(args)) => {
+            let inventory = load_inventory(&cli)?;
+            console(inventory, args.ascii, &cli)
+        }
+        None => {
+            let inventory = load_inventory(&cli)?;
+            console(inventory, false, &cli)
         }
         Some(Command::Audit(args)) => {
             let inventory = load_inventory(&cli)?;

@@ -307,6 +307,11 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
             what: "WireGuard peer \"old-laptop\" (no endpoint) never completes a handshake",
             should_be: "remove stale peers",
         },
+        Misconfiguration {
+            host: "edge",
+            what: "no IDS runs on the bastion (none is packaged in this Debian release's sources)",
+            should_be: "Snort or Suricata watching the bastion's outside leg",
+        },
     ]
 }
 
