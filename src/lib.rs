@@ -18,4 +18,5 @@ pub mod report;
 pub mod sanitize;
 pub mod ssh;
 pub mod state;
+pub mod store;
 pub mod tui;
