@@ -230,3 +230,98 @@ async fn whole_lab_collects_and_shows_its_misconfigurations() {
     }
     t.close().await;
 }
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Measures what collecting costs (numbers for the README's performance section); asserts
+/// only that one collection is one exec channel per host. Run with
+/// `cargo test --test collect_lab measure -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement, prints numbers"]
+async fn measure_collection_cost() {
+    const TRUE: rampart::ssh::ReadCommand = rampart::ssh::ReadCommand::new("true", "true");
+    const RUNS: usize = 7;
+    let lab = common::ensure_lab();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("commands.jsonl");
+    let t = transport(&lab, &log);
+    for (n, r) in t.connect_all().await {
+        r.unwrap_or_else(|e| panic!("{n}: {e}"));
+    }
+    let script = probes::host_script().unwrap();
+    let text = script.render(false);
+    eprintln!(
+        "script: {} probes, {} bytes",
+        script.probes().len(),
+        text.len()
+    );
+    eprintln!(
+        "host  true_ms  collect_ms  per_probe_execs_ms  execs/collect  out_kB  remote_cpu_ms(user+sys)"
+    );
+    for (name, _) in common::HOSTS {
+        let mut t_true = Vec::new();
+        let mut t_collect = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..RUNS {
+            let s = Instant::now();
+            t.exec(name, &TRUE).await.unwrap();
+            t_true.push(s.elapsed().as_secs_f64() * 1000.0);
+            let before = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            let s = Instant::now();
+            let o = t.exec(name, &script).await.unwrap();
+            t_collect.push(s.elapsed().as_secs_f64() * 1000.0);
+            bytes = o.stdout.len() + o.stderr.len();
+            let after = std::fs::read_to_string(&log).unwrap().lines().count();
+            assert_eq!(after - before, 1, "one exec channel per collection");
+        }
+        // The naive way: one exec per probe.
+        let s = Instant::now();
+        for p in probes::PROBES {
+            t.exec(name, p).await.unwrap();
+        }
+        let separate = s.elapsed().as_secs_f64() * 1000.0;
+        // Remote CPU of the script: the login shell's children times after running it.
+        let mut cmd = lab.ssh_command(name, "sh -s >/dev/null 2>&1; times");
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let times = String::from_utf8_lossy(&out.stdout);
+        // Second line: children's user and system time, e.g. "0m0.120000s 0m0.080000s".
+        let cpu: f64 = times
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|w| {
+                let (m, s) = w.trim_end_matches('s').split_once('m')?;
+                Some(m.parse::<f64>().ok()? * 60_000.0 + s.parse::<f64>().ok()? * 1000.0)
+            })
+            .sum();
+        eprintln!(
+            "{name:5} {:8.1} {:11.1} {:19.1} {:14} {:7.1} {:10.0}",
+            median(t_true),
+            median(t_collect),
+            separate,
+            1,
+            bytes as f64 / 1024.0,
+            cpu
+        );
+    }
+    t.close().await;
+}
