@@ -19,4 +19,5 @@ pub mod sanitize;
 pub mod ssh;
 pub mod state;
 pub mod store;
+pub mod traffic;
 pub mod tui;
