@@ -59,6 +59,6 @@ pub use auth::{AgentChoice, PassphraseFn};
 pub use command::{CommandError, Frame, MutatingCommand, ReadCommand, SafeName};
 pub use error::{ErrorKind, SshError, Stage};
 pub use transport::{
-    ConnState, ExecOutput, HostKeyPolicy, HostSpec, ReadOnly, ReadOnlyReason, ReadWrite, Transport,
-    TransportOptions, WriteGrant,
+    ConnState, ExecOutput, ExecStream, HostKeyPolicy, HostSpec, ReadOnly, ReadOnlyReason,
+    ReadWrite, StreamChunk, Transport, TransportOptions, WriteGrant,
 };

@@ -1447,6 +1447,141 @@ impl client::Handler for ClientHandler {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Streaming exec (live captures)
+
+/// What a streaming command sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamChunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// The command exited (status, or the signal's name).
+    Exit {
+        status: Option<u32>,
+        signal: Option<String>,
+    },
+}
+
+/// A read-only command whose output is read as it arrives, for as long as it runs (no
+/// command timeout, no output cap: the reader bounds what it keeps). Its stdin stays open
+/// and closes with the channel, so a remote wrapper that waits on stdin ends the command
+/// when the stream is dropped, closed, or rampart dies.
+pub struct ExecStream {
+    host: String,
+    channel: Option<russh::Channel<client::Msg>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl std::fmt::Debug for ExecStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecStream")
+            .field("host", &self.host)
+            .field("open", &self.channel.is_some())
+            .finish()
+    }
+}
+
+impl ExecStream {
+    /// The next chunk; `None` once the channel is closed.
+    pub async fn next_chunk(&mut self) -> Option<StreamChunk> {
+        loop {
+            let ch = self.channel.as_mut()?;
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => return Some(StreamChunk::Stdout(data.to_vec())),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    return Some(StreamChunk::Stderr(data.to_vec()));
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    return Some(StreamChunk::Exit {
+                        status: Some(exit_status),
+                        signal: None,
+                    });
+                }
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    return Some(StreamChunk::Exit {
+                        status: None,
+                        signal: Some(format!("{signal_name:?}")),
+                    });
+                }
+                Some(ChannelMsg::Close) | None => {
+                    self.channel = None;
+                    self._permit = None;
+                    return None;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Closes the channel (the remote side sees its stdin close) and frees its slot.
+    pub async fn close(mut self) {
+        if let Some(ch) = self.channel.take() {
+            let _ = ch.eof().await;
+            let _ = ch.close().await;
+        }
+        self._permit = None;
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+impl Drop for ExecStream {
+    fn drop(&mut self) {
+        // Close without waiting: the channel must not outlive its reader.
+        if let Some(ch) = self.channel.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let permit = self._permit.take();
+            rt.spawn(async move {
+                let _ = ch.eof().await;
+                let _ = ch.close().await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+impl<M> Transport<M> {
+    /// Starts a read-only probe and returns its output as a stream (see [`ExecStream`]).
+    pub async fn exec_stream(&self, host: &str, cmd: &ReadCommand) -> Result<ExecStream, SshError> {
+        let slot = self.inner.slot(host)?;
+        let err = |k: ErrorKind| SshError::new(&slot.spec.name, &slot.via, &slot.spec.name, k);
+        let text = cmd.render(slot.spec.sudo);
+        let conn = Arc::clone(&self.inner).conn(&slot).await?;
+        let (channel, permit) = self.inner.open_channel(&conn).await.map_err(err)?;
+        let record = CommandRecord {
+            time: rfc3339(SystemTime::now()),
+            host: slot.spec.name.clone(),
+            via: slot.via.clone(),
+            kind: "read-stream".to_string(),
+            name: cmd.name().to_string(),
+            command: text.clone(),
+            exit_status: None,
+            exit_signal: None,
+            duration_ms: 0,
+            truncated: false,
+            error: None,
+        };
+        if let Err(e) = self.inner.log.append(&record) {
+            tracing::warn!("command log {}: {e}", self.inner.log.path().display());
+        }
+        tokio::time::timeout(
+            self.inner.opts.connect_timeout,
+            channel.exec(true, text.as_bytes()),
+        )
+        .await
+        .map_err(|_| err(ErrorKind::Disconnected("no answer to exec".into())))?
+        .map_err(|e| err(ErrorKind::Disconnected(e.to_string())))?;
+        Ok(ExecStream {
+            host: host.to_string(),
+            channel: Some(channel),
+            _permit: Some(permit),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! grows with traffic (everything is bounded), block the console (captures run in their own
 //! tasks and publish snapshots), or leave a capture running on a host after its view closes.
 
+pub mod capture;
 pub mod decode;
 pub mod flows;
 pub mod pcap;
