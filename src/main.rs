@@ -205,7 +205,11 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
             let inventory = load_inventory(&cli)?;
             audit(&inventory, args, &cli)
         }
-        Some(Command::Watch(_)) | Some(Command::Fix(_)) | Some(Command::Diff(_)) => {
+        Some(Command::Fix(args)) => {
+            let inventory = load_inventory(&cli)?;
+            fix_command(&inventory, args, &cli)
+        }
+        Some(Command::Watch(_)) | Some(Command::Diff(_)) => {
             let _inventory = load_inventory(&cli)?;
             Err(Exit {
                 code: 1,
@@ -213,4 +217,197 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
             })
         }
     }
+}
+
+/// `rampart fix`: plan, show, confirm, apply and verify one fix on one host after another,
+/// stopping at the first failure. Reports fixes a crash left unfinished first.
+fn fix_command(
+    inventory: &Inventory,
+    args: &rampart::cli::FixArgs,
+    cli: &Cli,
+) -> Result<ExitCode, Exit> {
+    use rampart::fix;
+    let params = args
+        .params
+        .iter()
+        .map(|p| fix::split_param(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    fix::check_request(&args.fix, &params).map_err(usage)?;
+    for h in &args.hosts {
+        if inventory.host(h).is_none() {
+            return Err(usage(fix::FixError::UnknownHost { host: h.clone() }));
+        }
+    }
+    let grant = rampart::ssh::WriteGrant::obtain(inventory, cli.global.read_only);
+    if let (Err(reason), false) = (&grant, args.dry_run) {
+        eprintln!(
+            "rampart: fix {} refused: {reason}; nothing was sent (--dry-run shows the plan)",
+            args.fix
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let journal = fix::Journal::new(fix::Journal::default_path());
+    let rt = runtime()?;
+    let mut topts = rampart::ssh::TransportOptions::from_inventory(inventory);
+    if cli.global.accept_new {
+        topts.host_keys = rampart::ssh::HostKeyPolicy::AcceptNew;
+    }
+    rt.block_on(async {
+        let t = rampart::ssh::Transport::new(inventory, topts.clone())?;
+        report_unfinished(inventory, &t, &journal).await?;
+        let mut plans = Vec::new();
+        for host in &args.hosts {
+            let p = fix::prepare(&t, inventory, host, &args.fix, &params).await?;
+            let sudo = t.spec(host).is_some_and(|s| s.sudo);
+            println!(
+                "{} on {} (risk {}): {}",
+                p.spec.id,
+                p.host,
+                p.risk.label(),
+                p.spec.title
+            );
+            for n in &p.notes {
+                println!("  note: {n}");
+            }
+            if p.is_noop() {
+                println!("  already in place: nothing to send");
+            }
+            for line in p.rendered(sudo) {
+                println!("  {}", line.replace('\n', "\n  "));
+            }
+            plans.push(p);
+        }
+        if args.dry_run {
+            println!("dry run: nothing was sent");
+            t.close().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let Ok(grant) = grant else {
+            return Ok(ExitCode::from(1));
+        };
+        if !args.yes && plans.iter().any(|p| !p.is_noop()) && !confirm(&plans)? {
+            eprintln!("rampart: not confirmed; nothing was sent");
+            t.close().await;
+            return Ok(ExitCode::from(1));
+        }
+        let tw = t.clone().with_write(grant);
+        let fresh = fix::Fresh::Inventory(topts);
+        let ctx = fix::ApplyContext {
+            inv: inventory,
+            transport: &tw,
+            fresh: &fresh,
+            journal: &journal,
+        };
+        let mut print = |p: fix::Progress| match p {
+            fix::Progress::Step { message } => eprintln!("- {message}"),
+            fix::Progress::Output { line } => eprintln!("    {line}"),
+            fix::Progress::Finished { message, .. } => eprintln!("= {message}"),
+            fix::Progress::Refused { reason } => eprintln!("refused: {reason}"),
+        };
+        let (outcomes, err) = fix::apply_batch(&ctx, &plans, &mut print).await;
+        t.close().await;
+        if let Some(e) = err {
+            return Err(Exit::from(e));
+        }
+        let all_ok = outcomes.len() == plans.len() && outcomes.iter().all(|o| o.ok());
+        Ok(ExitCode::from(if all_ok { 0 } else { 1 }))
+    })
+}
+
+/// Asks on the terminal. High-risk fixes need the host names typed back.
+fn confirm(plans: &[rampart::fix::FixPlan]) -> Result<bool, Exit> {
+    use std::io::{BufRead as _, Write as _};
+    let high = plans
+        .iter()
+        .any(|p| p.risk == rampart::fix::Risk::High && !p.is_noop());
+    let hosts: Vec<&str> = plans.iter().map(|p| p.host.as_str()).collect();
+    let expected = hosts.join(" ");
+    if high {
+        eprint!("This can cut access. Type the host name(s) to apply ({expected}): ");
+    } else {
+        eprint!("Apply to {expected}? [y/N] ");
+    }
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let answer = line.trim();
+    Ok(if high {
+        answer == expected
+    } else {
+        matches!(answer, "y" | "Y" | "yes")
+    })
+}
+
+/// Shows fixes a crash left unfinished, with what each host looks like now, then closes
+/// them in the journal as interrupted.
+async fn report_unfinished(
+    inventory: &Inventory,
+    t: &rampart::ssh::Transport,
+    journal: &rampart::fix::Journal,
+) -> Result<(), Exit> {
+    use rampart::fix::journal::{OutcomeKind, Record};
+    for u in journal.unfinished()? {
+        let Record::Intent {
+            run,
+            time,
+            user,
+            host,
+            fix,
+            commands,
+            ..
+        } = &u.intent
+        else {
+            continue;
+        };
+        eprintln!(
+            "rampart: unfinished fix {fix} on {host} (run {run}, started {time} by {user}): \
+             {} of {} commands were sent before rampart stopped",
+            u.commands.len(),
+            commands.len()
+        );
+        let state = if inventory.host(host).is_some() {
+            Some(rampart::collect::collect_named(t, host).await)
+        } else {
+            None
+        };
+        let now_state = match &state {
+            Some(s) if s.is_unreachable() => "unreachable now".to_string(),
+            Some(s) => {
+                let mut f = Vec::new();
+                if let Some(h) = inventory.host(host) {
+                    rampart::posture::checks::check_host(
+                        inventory,
+                        h,
+                        s,
+                        &rampart::posture::checks::CheckOptions::new(rampart::audit::now_secs()),
+                        &mut f,
+                    );
+                }
+                let resolves = rampart::fix::fix_spec(fix).map_or(&[][..], |s| s.resolves);
+                let open: Vec<String> = f
+                    .iter()
+                    .filter(|x| resolves.contains(&x.check.as_str()))
+                    .map(|x| format!("{}: {}", x.check, x.title))
+                    .collect();
+                if open.is_empty() {
+                    "reachable; no finding this fix resolves".to_string()
+                } else {
+                    format!("reachable; still open: {}", open.join("; "))
+                }
+            }
+            None => "not in the inventory".to_string(),
+        };
+        eprintln!("rampart:   {host} now: {now_state}");
+        journal.append(&Record::Outcome {
+            run: run.clone(),
+            time: rampart::posture::fmt_time(rampart::audit::now_secs()),
+            host: host.clone(),
+            fix: fix.clone(),
+            outcome: OutcomeKind::Interrupted,
+            verified: false,
+            message: format!("interrupted; reported on the next start: {now_state}"),
+        })?;
+    }
+    Ok(())
 }

@@ -1,0 +1,309 @@
+//! Planning on the lab's real collected states (tests/fixtures/frames, captured from the
+//! lab) with the shipped inventory: the commands, the rollback, the guard's verdicts, and
+//! "nothing to do" once a fix is in place.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::collect::probes::state_from_frames;
+use crate::ssh::command::parse_frames;
+use crate::state::{Probed, Protocol};
+
+fn load(host: &str) -> HostState {
+    let dir = format!(
+        "{}/tests/fixtures/frames/{host}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let nonce = std::fs::read_to_string(format!("{dir}/nonce")).unwrap();
+    let stdout = std::fs::read(format!("{dir}/stdout")).unwrap();
+    let stderr = std::fs::read(format!("{dir}/stderr")).unwrap();
+    state_from_frames(host, &parse_frames(nonce.trim(), &stdout, &stderr))
+}
+
+fn inv() -> Inventory {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory.toml");
+    Inventory::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+fn bastion() -> Vec<GuardSource> {
+    vec![GuardSource {
+        addr: "10.77.9.10".parse().unwrap(),
+        why: "the bastion edge".into(),
+    }]
+}
+
+fn kv(s: &[&str]) -> Vec<(String, String)> {
+    s.iter().map(|x| split_param(x).unwrap()).collect()
+}
+
+fn texts(p: &FixPlan) -> Vec<String> {
+    p.steps.iter().map(|s| s.command.render(false)).collect()
+}
+
+#[test]
+fn restrict_db_port_adds_the_segment_before_deleting_anywhere() {
+    let p = plan(
+        &inv(),
+        &load("db1"),
+        "fw-restrict-to-segment",
+        &kv(&["port=5432", "segment=app"]),
+        &bastion(),
+    )
+    .unwrap();
+    assert_eq!(
+        texts(&p),
+        [
+            "'ufw' 'allow' 'proto' 'tcp' 'from' '10.77.11.0/24' 'to' 'any' 'port' '5432'",
+            "'ufw' 'delete' 'allow' 'proto' 'tcp' 'to' 'any' 'port' '5432'",
+        ]
+    );
+    assert_eq!(p.risk, Risk::High);
+    assert_eq!(
+        p.rollback,
+        Some(Rollback {
+            kind: RollbackKind::Ufw,
+            secs: 60
+        })
+    );
+    assert!(
+        p.notes.iter().any(|n| n.contains("10.77.9.10")),
+        "{:?}",
+        p.notes
+    );
+    // Save, arm, two changes, cancel.
+    let seq = p.sequence();
+    assert_eq!(seq.len(), 5);
+    assert_eq!(seq[0].command.name(), "fix-rollback-save");
+    assert_eq!(seq[4].command.name(), "fix-rollback-cancel");
+    let view = p.view(false);
+    assert_eq!(view.commands.len(), 5);
+    assert_eq!(view.risk, crate::tui::model::Risk::High);
+}
+
+#[test]
+fn lockout_guard_refuses_before_anything_is_built_to_send() {
+    let inv = inv();
+    let db1 = load("db1");
+    // SSH only from the app segment: the bastion's 10.77.9.10 would be shut out.
+    let e = plan(
+        &inv,
+        &db1,
+        "fw-restrict-to-segment",
+        &kv(&["port=22", "segment=app"]),
+        &bastion(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, FixError::Lockout { .. }), "{e}");
+    assert!(e.to_string().contains("10.77.9.10"), "{e}");
+    // Closing SSH under a drop policy: refused too.
+    let e = plan(&inv, &db1, "fw-close-port", &kv(&["port=22"]), &bastion()).unwrap_err();
+    assert!(matches!(e, FixError::Lockout { .. }), "{e}");
+    // Unknown source: a firewall change cannot be checked, so it is refused.
+    let e = plan(&inv, &db1, "fw-close-port", &kv(&["port=5432"]), &[]).unwrap_err();
+    assert!(matches!(e, FixError::Lockout { .. }), "{e}");
+    // Banning the way in is refused as well.
+    let e = plan(
+        &inv,
+        &db1,
+        "f2b-ban-ip",
+        &kv(&["ip=10.77.9.10"]),
+        &bastion(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, FixError::Lockout { .. }), "{e}");
+    // Closing the database port is fine.
+    let p = plan(&inv, &db1, "fw-close-port", &kv(&["port=5432"]), &bastion()).unwrap();
+    assert_eq!(
+        texts(&p),
+        ["'ufw' 'delete' 'allow' 'proto' 'tcp' 'to' 'any' 'port' '5432'"]
+    );
+}
+
+#[test]
+fn default_deny_allows_ssh_first() {
+    let inv = inv();
+    let app1 = load("app1");
+    let p = plan(&inv, &app1, "fw-enable-default-deny", &[], &bastion()).unwrap();
+    assert_eq!(
+        texts(&p),
+        [
+            "'ufw' 'prepend' 'allow' 'proto' 'tcp' 'from' '10.77.9.0/24' 'to' 'any' 'port' '22'",
+            "'ufw' 'default' 'deny' 'incoming'",
+            "'ufw' '--force' 'enable'",
+        ]
+    );
+    // A source outside the admin segment gets its own allow.
+    let mut src = bastion();
+    src.push(GuardSource {
+        addr: "10.77.0.1".parse().unwrap(),
+        why: "rampart".into(),
+    });
+    let p = plan(&inv, &app1, "fw-enable-default-deny", &[], &src).unwrap();
+    assert!(texts(&p)[1].contains("'10.77.0.1/32'"), "{:?}", texts(&p));
+    // On a host that already denies by default: nothing to do.
+    let p = plan(
+        &inv,
+        &load("web1"),
+        "fw-enable-default-deny",
+        &[],
+        &bastion(),
+    )
+    .unwrap();
+    assert!(p.is_noop() && p.sequence().is_empty(), "{:?}", p.steps);
+}
+
+#[test]
+fn applying_twice_builds_nothing_the_second_time() {
+    let inv = inv();
+    let mut db1 = load("db1");
+    // The state after the fix: the 5432 rules admit only the app segment.
+    if let Probed::Ok(fw) = &mut db1.firewall {
+        let app: ipnet::IpNet = "10.77.11.0/24".parse().unwrap();
+        for r in fw.rules.iter_mut() {
+            if r.dports.contains(5432) && !r.dports.is_any() {
+                r.sources = vec![app];
+            }
+        }
+        assert!(
+            !fw.admits("203.0.113.77".parse().unwrap(), Protocol::Tcp, 5432)
+                .admitted()
+        );
+    }
+    let p = plan(
+        &inv,
+        &db1,
+        "fw-restrict-to-segment",
+        &kv(&["port=5432", "segment=app"]),
+        &bastion(),
+    )
+    .unwrap();
+    assert!(p.is_noop(), "{:?}", texts(&p));
+    // Already-good hosts: every other fix is a no-op where its finding is absent.
+    let web1 = load("web1");
+    for fix in [
+        "f2b-start",
+        "nginx-add-rate-limit",
+        "ssh-disable-password-auth",
+    ] {
+        let p = plan(&inv, &web1, fix, &[], &bastion()).unwrap();
+        assert!(p.is_noop(), "{fix}: {:?}", texts(&p));
+    }
+}
+
+#[test]
+fn daemon_fixes_use_drop_ins_tests_and_reloads() {
+    let inv = inv();
+    let vpn1 = load("vpn1");
+    let p = plan(
+        &inv,
+        &vpn1,
+        "ssh-disable-password-auth",
+        &kv(&["rollback=5"]),
+        &bastion(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.rollback.as_ref().map(|r| (r.kind, r.secs)),
+        Some((RollbackKind::Sshd, 5))
+    );
+    let t = texts(&p);
+    assert_eq!(t.len(), 3);
+    assert!(t[0].contains("/etc/ssh/sshd_config.d/00-rampart-password-auth.conf"));
+    assert!(t[1].contains("sshd -t"));
+    assert!(t[2].contains("kill -HUP") && !t[2].contains("restart"));
+    let stdin = String::from_utf8(p.steps[0].command.stdin_bytes().unwrap().to_vec()).unwrap();
+    assert!(stdin.contains("PasswordAuthentication no"));
+
+    let web2 = load("web2");
+    let p = plan(&inv, &web2, "f2b-start", &[], &bastion()).unwrap();
+    assert_eq!(p.steps.len(), 1);
+    assert_eq!(p.risk, Risk::Low);
+    assert!(p.rollback.is_none());
+    let p = plan(
+        &inv,
+        &web2,
+        "nginx-add-rate-limit",
+        &kv(&["rate=5", "burst=7"]),
+        &bastion(),
+    )
+    .unwrap();
+    let stdin = String::from_utf8(p.steps[0].command.stdin_bytes().unwrap().to_vec()).unwrap();
+    assert!(
+        stdin.contains("rate=5r/s") && stdin.contains("burst=7"),
+        "{stdin}"
+    );
+    assert!(texts(&p)[1].contains("nginx -t"));
+    // The dry-run text shows the drop-in's content.
+    let shown = p.rendered(false).join("\n");
+    assert!(
+        shown.contains("| limit_req zone=rampart_perip burst=7 nodelay;"),
+        "{shown}"
+    );
+
+    // fail2ban ban/unban with typed values.
+    let p = plan(
+        &inv,
+        &web2,
+        "f2b-ban-ip",
+        &kv(&["ip=10.77.0.99"]),
+        &bastion(),
+    );
+    assert!(
+        matches!(p, Err(FixError::Precondition { .. })),
+        "fail2ban is stopped on web2: {p:?}"
+    );
+    let p = plan(
+        &inv,
+        &load("web1"),
+        "f2b-ban-ip",
+        &kv(&["ip=10.77.0.99"]),
+        &bastion(),
+    )
+    .unwrap();
+    assert_eq!(
+        texts(&p),
+        ["'fail2ban-client' 'set' 'sshd' 'banip' '10.77.0.99'"]
+    );
+    let p = plan(
+        &inv,
+        &load("web1"),
+        "f2b-unban-ip",
+        &kv(&["ip=10.77.0.99"]),
+        &bastion(),
+    )
+    .unwrap();
+    assert!(p.is_noop());
+}
+
+#[test]
+fn unknown_fix_and_host_are_errors() {
+    let inv = inv();
+    assert!(matches!(
+        plan(&inv, &load("db1"), "fw-nope", &[], &bastion()),
+        Err(FixError::UnknownFix(_))
+    ));
+    let mut st = load("db1");
+    st.host = "nope".into();
+    assert!(matches!(
+        plan(&inv, &st, "f2b-start", &[], &bastion()),
+        Err(FixError::UnknownHost { .. })
+    ));
+    let st = HostState::unreachable("db1", "connect", "timed out");
+    assert!(matches!(
+        plan(&inv, &st, "f2b-start", &[], &bastion()),
+        Err(FixError::NotCollected { .. })
+    ));
+}
+
+#[test]
+fn ssh_connection_parses() {
+    assert_eq!(
+        parse_ssh_connection("10.77.9.10 51234 10.77.12.11 22\n"),
+        Some("10.77.9.10".parse().unwrap())
+    );
+    assert_eq!(
+        parse_ssh_connection("fe80::1%eth0 1 fe80::2 22"),
+        Some("fe80::1".parse().unwrap())
+    );
+    assert_eq!(parse_ssh_connection(""), None);
+    assert_eq!(parse_ssh_connection("garbage"), None);
+}
