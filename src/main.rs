@@ -247,7 +247,14 @@ fn fix_command(
         );
         return Ok(ExitCode::from(1));
     }
-    let journal = fix::Journal::new(fix::Journal::default_path());
+    let mut journal = fix::Journal::new(fix::Journal::default_path());
+    match rampart::store::Store::open_default() {
+        Ok(store) => journal = journal.with_store(store),
+        Err(e) => eprintln!(
+            "rampart: history store unavailable ({e}); journaling to {} only",
+            journal.path().display()
+        ),
+    }
     let rt = runtime()?;
     let mut topts = rampart::ssh::TransportOptions::from_inventory(inventory);
     if cli.global.accept_new {
@@ -355,6 +362,7 @@ async fn report_unfinished(
             host,
             fix,
             commands,
+            started,
             ..
         } = &u.intent
         else {
@@ -399,6 +407,12 @@ async fn report_unfinished(
             None => "not in the inventory".to_string(),
         };
         eprintln!("rampart:   {host} now: {now_state}");
+        journal.abandon_in_store(
+            host,
+            fix,
+            *started,
+            "interrupted; reported on the next start",
+        );
         journal.append(&Record::Outcome {
             run: run.clone(),
             time: rampart::posture::fmt_time(rampart::audit::now_secs()),

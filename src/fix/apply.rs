@@ -192,6 +192,7 @@ pub async fn apply(
         params: plan.params.clone(),
         commands: seq.iter().map(|s| s.command.render(sudo)).collect(),
         rollback_secs: plan.rollback.as_ref().map(|r| r.secs),
+        started: crate::audit::now_secs(),
     })?;
 
     // Arm the rollback before the first change.

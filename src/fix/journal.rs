@@ -6,6 +6,10 @@
 //!
 //! A torn last line (a crash in the middle of a write) is skipped when reading, never fatal;
 //! appends always start on a new line.
+//!
+//! With a history store attached ([`Journal::with_store`]), intents and outcomes are also
+//! written to its `fix_journal` table (a row `running` before, completed after). The JSONL
+//! file stays the authority for [`Journal::unfinished`]: it needs no database to be read.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -45,6 +49,9 @@ pub enum Record {
         /// The exact commands, as they will be sent.
         commands: Vec<String>,
         rollback_secs: Option<u64>,
+        /// Unix seconds (matches the store's row).
+        #[serde(default)]
+        started: i64,
     },
     Command {
         run: String,
@@ -89,6 +96,15 @@ pub struct JournalError {
 #[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
+    store: Option<std::sync::Arc<std::sync::Mutex<StoreMirror>>>,
+}
+
+/// The store and the rows of the runs in progress.
+#[derive(Debug)]
+struct StoreMirror {
+    store: crate::store::Store,
+    /// run → (row id, outputs, exit statuses)
+    open: std::collections::HashMap<String, (i64, String, Vec<Option<i32>>)>,
 }
 
 /// An intent with no outcome.
@@ -106,7 +122,126 @@ impl Journal {
     }
 
     pub fn new(path: impl Into<PathBuf>) -> Journal {
-        Journal { path: path.into() }
+        Journal {
+            path: path.into(),
+            store: None,
+        }
+    }
+
+    /// Also writes intents and outcomes to the history store's fix journal.
+    pub fn with_store(mut self, store: crate::store::Store) -> Journal {
+        self.store = Some(std::sync::Arc::new(std::sync::Mutex::new(StoreMirror {
+            store,
+            open: std::collections::HashMap::new(),
+        })));
+        self
+    }
+
+    /// Mirrors a record into the store. A store failure is returned as a message for the
+    /// caller to report; the JSONL line is already on disk.
+    fn mirror(&self, rec: &Record) -> Result<(), String> {
+        use crate::store::journal::{FixIntent, FixOutcome, FixState};
+        let Some(m) = &self.store else {
+            return Ok(());
+        };
+        let mut m = m.lock().map_err(|_| "store lock poisoned".to_string())?;
+        match rec {
+            Record::Intent {
+                run,
+                user,
+                host,
+                fix,
+                commands,
+                started,
+                ..
+            } => {
+                let id = m
+                    .store
+                    .journal_begin(&FixIntent {
+                        started_at: *started,
+                        local_user: user.clone(),
+                        host: host.clone(),
+                        fix_id: fix.clone(),
+                        commands: serde_json::json!(commands),
+                    })
+                    .map_err(|e| e.to_string())?;
+                m.open.insert(run.clone(), (id, String::new(), Vec::new()));
+            }
+            Record::Command {
+                run,
+                command,
+                exit_status,
+                stdout,
+                stderr,
+                ..
+            } => {
+                if let Some((_, out, exits)) = m.open.get_mut(run) {
+                    out.push_str(&format!("$ {command}\n{stdout}{stderr}"));
+                    exits.push(exit_status.and_then(|s| i32::try_from(s).ok()));
+                }
+            }
+            Record::Outcome {
+                run,
+                outcome,
+                verified,
+                message,
+                ..
+            } => {
+                let Some((id, output, exits)) = m.open.remove(run) else {
+                    return Ok(());
+                };
+                let state = match outcome {
+                    OutcomeKind::Applied | OutcomeKind::AlreadyApplied => FixState::Succeeded,
+                    OutcomeKind::RolledBack => FixState::RolledBack,
+                    OutcomeKind::Interrupted => FixState::Abandoned,
+                    OutcomeKind::Failed | OutcomeKind::Refused => FixState::Failed,
+                };
+                m.store
+                    .journal_finish(
+                        id,
+                        &FixOutcome {
+                            finished_at: crate::audit::now_secs(),
+                            state,
+                            outcome: message.clone(),
+                            output,
+                            exit_statuses: exits,
+                            verification: Some(if *verified {
+                                "verified by re-collecting".into()
+                            } else {
+                                "not verified".into()
+                            }),
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the store's rows a crash left `running` for this host and fix, started at
+    /// `started` (the unfinished JSONL run they belong to).
+    pub fn abandon_in_store(&self, host: &str, fix: &str, started: i64, message: &str) {
+        use crate::store::journal::{FixOutcome, FixState};
+        let Some(m) = &self.store else { return };
+        let Ok(mut m) = m.lock() else { return };
+        let Ok(rows) = m.store.unfinished() else {
+            return;
+        };
+        for r in rows.iter().filter(|r| {
+            r.intent.host == host && r.intent.fix_id == fix && r.intent.started_at == started
+        }) {
+            let _ = m.store.journal_finish(
+                r.id,
+                &FixOutcome {
+                    finished_at: crate::audit::now_secs(),
+                    state: FixState::Abandoned,
+                    outcome: message.to_string(),
+                    output: String::new(),
+                    exit_statuses: Vec::new(),
+                    verification: None,
+                },
+            );
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -136,7 +271,11 @@ impl Journal {
             line.insert(0, '\n');
         }
         f.write_all(line.as_bytes()).map_err(err)?;
-        f.sync_data().map_err(err)
+        f.sync_data().map_err(err)?;
+        if let Err(e) = self.mirror(rec) {
+            tracing::warn!("fix journal store: {e}");
+        }
+        Ok(())
     }
 
     /// Every readable record, in order (torn or foreign lines skipped).
@@ -222,6 +361,7 @@ mod tests {
             params: vec![],
             commands: vec!["'true'".into()],
             rollback_secs: None,
+            started: 1,
         }
     }
 
@@ -267,5 +407,38 @@ mod tests {
         assert_eq!(runs, ["b", "c"]);
         j.append(&outcome("b")).unwrap();
         assert_eq!(j.unfinished().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn store_rows_follow_the_runs() {
+        use crate::store::journal::FixState;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.db");
+        let j = Journal::new(dir.path().join("fixes.jsonl"))
+            .with_store(crate::store::Store::open(&db).unwrap());
+        j.append(&intent("a")).unwrap();
+        j.append(&Record::Command {
+            run: "a".into(),
+            time: "t".into(),
+            what: "w".into(),
+            command: "'true'".into(),
+            exit_status: Some(0),
+            stdout: "out\n".into(),
+            stderr: String::new(),
+        })
+        .unwrap();
+        j.append(&intent("b")).unwrap();
+        j.append(&outcome("a")).unwrap();
+        let store = crate::store::Store::open(&db).unwrap();
+        let rows = store.journal(10).unwrap();
+        assert_eq!(rows.len(), 2);
+        let a = rows
+            .iter()
+            .find(|r| r.state == FixState::Succeeded)
+            .unwrap();
+        assert_eq!(a.outcome.as_ref().unwrap().exit_statuses, vec![Some(0)]);
+        assert_eq!(store.unfinished().unwrap().len(), 1);
+        j.abandon_in_store("db1", "f2b-start", 1, "interrupted");
+        assert!(store.unfinished().unwrap().is_empty());
     }
 }
