@@ -207,6 +207,43 @@ fn write_file(host: &str, path: &Path, data: &[u8], mode: u32) -> Result<(), Lab
         .map_err(LabError::io(host, "chmod", path))
 }
 
+/// Where root's home is inside a lab host.
+pub const LAB_ROOT_HOME: &str = "/var/lib/rampart-lab/root";
+
+/// Gives root a home of the host's own (in its private /var), set in the host's private
+/// /etc/passwd. The machine's real /root stays out of the hosts' sessions: its shell start-up
+/// files (a pyenv rehash taking a lock in a shared directory, say) would otherwise run, and
+/// contend, in every session of every lab host.
+fn private_root_home(name: &str, pid: u32) -> Result<(), LabError> {
+    let home = in_view(pid, LAB_ROOT_HOME);
+    mkdir(name, &home)?;
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700))
+        .map_err(LabError::io(name, "chmod", &home))?;
+    let passwd = in_view(pid, "/etc/passwd");
+    let text = read_file(name, &passwd)?;
+    let edited = set_root_home(&text, LAB_ROOT_HOME);
+    if edited != text {
+        write_file(name, &passwd, edited.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// `/etc/passwd` text with root's home directory (the sixth field) set to `home`.
+fn set_root_home(passwd: &str, home: &str) -> String {
+    let mut out = String::with_capacity(passwd.len() + home.len());
+    for line in passwd.lines() {
+        let mut fields: Vec<&str> = line.split(':').collect();
+        if fields.first() == Some(&"root") && fields.len() == 7 {
+            fields[5] = home;
+            out.push_str(&fields.join(":"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn read_file(host: &str, path: &Path) -> Result<String, LabError> {
     fs::read_to_string(path).map_err(LabError::io(host, "read", path))
 }
@@ -593,7 +630,11 @@ fn ensure_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<(), LabError> {
     mkdir(&h.name, &dir.join("logs"))?;
     let marker = dir.join("configured");
     let holder = match live_holder(cfg, &h.name) {
-        Some(pid) if marker.exists() => pid,
+        Some(pid) if marker.exists() => {
+            // Labs made before root had a home of its own get one on the next `lab up`.
+            private_root_home(&h.name, pid)?;
+            pid
+        }
         _ => {
             let _ = fs::remove_file(&marker);
             let pid = make_host(ctx, h)?;
@@ -675,6 +716,7 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
     ] {
         mkdir(name, &in_view(pid, d))?;
     }
+    private_root_home(name, pid)?;
     Cmd::in_host(name, "hostname", pid, "hostname")
         .arg(name)
         .run()?;
@@ -1016,4 +1058,16 @@ fn write_client_files(cfg: &LabConfig, hosts: &[HostSpec]) -> Result<(), LabErro
         config::ssh_config(cfg, hosts).as_bytes(),
         0o644,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_home_is_replaced_only_for_root() {
+        let p = "root:x:0:0:root:/root:/bin/bash\nrootless:x:1:1::/root2:/bin/sh\n";
+        assert_eq!(
+            super::set_root_home(p, "/var/lib/x"),
+            "root:x:0:0:root:/var/lib/x:/bin/bash\nrootless:x:1:1::/root2:/bin/sh\n"
+        );
+    }
 }
