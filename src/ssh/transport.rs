@@ -925,89 +925,111 @@ impl Inner {
             .await
             .map_err(|_| ErrorKind::Connect("transport closed".into()))?;
 
-        let closed = Arc::new(AtomicBool::new(false));
-        let established = Arc::new(AtomicBool::new(false));
-        let refusal = Arc::new(Mutex::new(None));
-        let strict_kex = Arc::new(AtomicBool::new(false));
-        let handler = ClientHandler {
-            host: spec.name.clone(),
-            query: spec.query(),
-            files,
-            policy: spec.host_keys,
-            learn_into: opts
-                .learn_into
-                .clone()
-                .unwrap_or_else(|| crate::paths::home_dir().join(".ssh/known_hosts")),
-            inner: Arc::downgrade(&self),
-            refusal: Arc::clone(&refusal),
-            closed: Arc::clone(&closed),
-            established: Arc::clone(&established),
-            strict_kex: Arc::clone(&strict_kex),
-        };
-
-        let handshake = async {
-            let handle = match &parent {
-                None => {
-                    let tcp = tokio::time::timeout(
-                        opts.connect_timeout,
-                        tokio::net::TcpStream::connect((spec.address.as_str(), spec.port)),
-                    )
-                    .await
-                    .map_err(|_| ErrorKind::ConnectTimeout(opts.connect_timeout))?
-                    .map_err(|e| ErrorKind::Connect(e.to_string()))?;
-                    let _ = tcp.set_nodelay(true);
-                    slot_state_authenticating(slot);
-                    tokio::time::timeout(
-                        opts.handshake_timeout,
-                        client::connect_stream(Arc::clone(&config), tcp, handler),
-                    )
-                    .await
-                }
-                Some(p) => {
-                    let ch = tokio::time::timeout(
-                        opts.connect_timeout,
-                        p.handle.channel_open_direct_tcpip(
-                            spec.address.as_str(),
-                            u32::from(spec.port),
-                            "127.0.0.1",
-                            0,
-                        ),
-                    )
-                    .await
-                    .map_err(|_| ErrorKind::ConnectTimeout(opts.connect_timeout))?
-                    .map_err(|e| match e {
-                        russh::Error::ChannelOpenFailure(r) => ErrorKind::Forward(format!("{r:?}")),
-                        other => ErrorKind::Forward(other.to_string()),
-                    })?;
-                    slot_state_authenticating(slot);
-                    tokio::time::timeout(
-                        opts.handshake_timeout,
-                        client::connect_stream(Arc::clone(&config), ch.into_stream(), handler),
-                    )
-                    .await
-                }
+        // sshd drops connections beyond MaxStartups right after accepting them, and its count
+        // of unauthenticated connections lags our own by a moment: a connection reset or
+        // closed before the SSH banner is retried a few times with jitter, not reported.
+        let mut attempt = 0u32;
+        let (handle, closed, established, strict_kex) = loop {
+            attempt += 1;
+            let closed = Arc::new(AtomicBool::new(false));
+            let established = Arc::new(AtomicBool::new(false));
+            let refusal = Arc::new(Mutex::new(None));
+            let strict_kex = Arc::new(AtomicBool::new(false));
+            let handler = ClientHandler {
+                host: spec.name.clone(),
+                query: spec.query(),
+                files: files.clone(),
+                policy: spec.host_keys,
+                learn_into: opts
+                    .learn_into
+                    .clone()
+                    .unwrap_or_else(|| crate::paths::home_dir().join(".ssh/known_hosts")),
+                inner: Arc::downgrade(&self),
+                refusal: Arc::clone(&refusal),
+                closed: Arc::clone(&closed),
+                established: Arc::clone(&established),
+                strict_kex: Arc::clone(&strict_kex),
+                lost_reason: Mutex::new(None),
             };
-            let mut handle = handle
-                .map_err(|_| ErrorKind::HandshakeTimeout(opts.handshake_timeout))?
-                .map_err(|e| handshake_error(e, &refusal))?;
-            let auth = tokio::time::timeout(
-                opts.handshake_timeout,
-                authenticate(
-                    &mut handle,
-                    AuthInput {
-                        user: &spec.user,
-                        identity_files: &spec.identity_files,
-                        agent: &opts.agent,
-                        passphrase: opts.passphrase.as_ref(),
-                        keys: &self.keys,
-                    },
-                ),
-            )
-            .await
-            .map_err(|_| ErrorKind::HandshakeTimeout(opts.handshake_timeout))?;
-            auth.map(|_| handle)
+
+            let handshake = async {
+                let handle = match &parent {
+                    None => {
+                        let tcp = tokio::time::timeout(
+                            opts.connect_timeout,
+                            tokio::net::TcpStream::connect((spec.address.as_str(), spec.port)),
+                        )
+                        .await
+                        .map_err(|_| ErrorKind::ConnectTimeout(opts.connect_timeout))?
+                        .map_err(|e| ErrorKind::Connect(e.to_string()))?;
+                        let _ = tcp.set_nodelay(true);
+                        slot_state_authenticating(slot);
+                        tokio::time::timeout(
+                            opts.handshake_timeout,
+                            client::connect_stream(Arc::clone(&config), tcp, handler),
+                        )
+                        .await
+                    }
+                    Some(p) => {
+                        let ch = tokio::time::timeout(
+                            opts.connect_timeout,
+                            p.handle.channel_open_direct_tcpip(
+                                spec.address.as_str(),
+                                u32::from(spec.port),
+                                "127.0.0.1",
+                                0,
+                            ),
+                        )
+                        .await
+                        .map_err(|_| ErrorKind::ConnectTimeout(opts.connect_timeout))?
+                        .map_err(|e| match e {
+                            russh::Error::ChannelOpenFailure(r) => {
+                                ErrorKind::Forward(format!("{r:?}"))
+                            }
+                            other => ErrorKind::Forward(other.to_string()),
+                        })?;
+                        slot_state_authenticating(slot);
+                        tokio::time::timeout(
+                            opts.handshake_timeout,
+                            client::connect_stream(Arc::clone(&config), ch.into_stream(), handler),
+                        )
+                        .await
+                    }
+                };
+                let mut handle = handle
+                    .map_err(|_| ErrorKind::HandshakeTimeout(opts.handshake_timeout))?
+                    .map_err(|e| handshake_error(e, &refusal))?;
+                let auth = tokio::time::timeout(
+                    opts.handshake_timeout,
+                    authenticate(
+                        &mut handle,
+                        AuthInput {
+                            user: &spec.user,
+                            identity_files: &spec.identity_files,
+                            agent: &opts.agent,
+                            passphrase: opts.passphrase.as_ref(),
+                            keys: &self.keys,
+                        },
+                    ),
+                )
+                .await
+                .map_err(|_| ErrorKind::HandshakeTimeout(opts.handshake_timeout))?;
+                auth.map(|_| handle)
+            };
+            match handshake.await {
+                Ok(h) => break (h, closed, established, strict_kex),
+                Err(ErrorKind::Handshake(m)) if attempt < 4 => {
+                    tracing::debug!("{}: handshake attempt {attempt} failed: {m}", spec.name);
+                    tokio::time::sleep(backoff(
+                        Duration::from_millis(50),
+                        Duration::from_millis(800),
+                        attempt,
+                    ))
+                    .await;
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let handle = handshake.await?;
         established.store(true, Ordering::SeqCst);
         let limit = opts.max_channels_per_connection.max(1);
         slot.state.send_replace(ConnState::Ready {
@@ -1320,6 +1342,7 @@ pub(crate) struct ClientHandler {
     closed: Arc<AtomicBool>,
     established: Arc<AtomicBool>,
     strict_kex: Arc<AtomicBool>,
+    lost_reason: Mutex<Option<String>>,
 }
 
 impl ClientHandler {
@@ -1420,29 +1443,17 @@ impl client::Handler for ClientHandler {
         &mut self,
         reason: client::DisconnectReason<Self::Error>,
     ) -> Result<(), Self::Error> {
-        let was_closed = self.closed.swap(true, Ordering::SeqCst);
-        if self.established.load(Ordering::SeqCst)
-            && !was_closed
-            && let Some(inner) = self.inner.upgrade()
-        {
-            let why = match &reason {
-                client::DisconnectReason::ReceivedDisconnect(info) => {
-                    format!(
-                        "server disconnected: {}",
-                        crate::sanitize::clean(&info.message)
-                    )
-                }
-                client::DisconnectReason::Error(HandlerError::Ssh(e)) => e.to_string(),
-                client::DisconnectReason::Error(HandlerError::HostKey(k)) => k.to_string(),
-            };
-            if let Some(slot) = inner.slots.get(&self.host) {
-                slot.state.send_replace(ConnState::Reconnecting {
-                    attempt: 0,
-                    reason: why,
-                });
+        let why = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!(
+                    "server disconnected: {}",
+                    crate::sanitize::clean(&info.message)
+                )
             }
-            let _ = inner.lost_tx.send(self.host.clone());
-        }
+            client::DisconnectReason::Error(HandlerError::Ssh(e)) => e.to_string(),
+            client::DisconnectReason::Error(HandlerError::HostKey(k)) => k.to_string(),
+        };
+        *self.lost_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
         Ok(())
     }
 }
@@ -1579,6 +1590,33 @@ impl<M> Transport<M> {
             channel: Some(channel),
             _permit: Some(permit),
         })
+    }
+}
+
+impl Drop for ClientHandler {
+    /// The session task owns the handler, so its drop is the one signal that the connection
+    /// is gone whatever ended it (russh does not call `disconnected` when, for example, the
+    /// carrying channel of a bastion vanished first).
+    fn drop(&mut self) {
+        if !self.established.load(Ordering::SeqCst) || self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let why = self
+            .lost_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| "connection closed".to_string());
+        if let Some(slot) = inner.slots.get(&self.host) {
+            slot.state.send_replace(ConnState::Reconnecting {
+                attempt: 0,
+                reason: why,
+            });
+        }
+        let _ = inner.lost_tx.send(self.host.clone());
     }
 }
 

@@ -67,7 +67,16 @@ pub struct Sshd {
 #[derive(Clone, Default)]
 pub struct SshdOptions {
     pub extra: Vec<String>,
-    pub host_cert: Option<PathBuf>,
+    /// Sign the host key with this CA and serve the certificate.
+    pub host_cert: Option<CertSpec>,
+}
+
+/// How to sign a host certificate: CA private key, principals (`-n`), validity (`-V`).
+#[derive(Clone)]
+pub struct CertSpec {
+    pub ca: PathBuf,
+    pub principals: String,
+    pub validity: String,
 }
 
 impl Sshd {
@@ -91,7 +100,25 @@ impl Sshd {
             dir.path().join("sshd.pid").display(),
         );
         if let Some(cert) = &opts.host_cert {
-            text.push_str(&format!("HostCertificate {}\n", cert.display()));
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-s"])
+                .arg(&cert.ca)
+                .args([
+                    "-I",
+                    "test-host",
+                    "-h",
+                    "-n",
+                    &cert.principals,
+                    "-V",
+                    &cert.validity,
+                ])
+                .arg(host_key.private.with_extension("pub"))
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let cert_path = dir.path().join("host_ed25519-cert.pub");
+            assert!(cert_path.exists());
+            text.push_str(&format!("HostCertificate {}\n", cert_path.display()));
         }
         for e in &opts.extra {
             text.push_str(e);
@@ -113,12 +140,21 @@ impl Sshd {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("/usr/sbin/sshd")
-            .arg("-D")
-            .arg("-f")
-            .arg(&self.config)
-            .arg("-E")
-            .arg(&self.log)
+        // sshd runs in a private mount namespace where root's ~/.bashrc is empty: bash
+        // sources it for every command sshd runs, and this machine's one (pyenv init, which
+        // serializes on a lock) can stall a session for a minute. Nothing outside this sshd
+        // is affected.
+        let empty_rc = self.dir.path().join("empty_bashrc");
+        std::fs::write(&empty_rc, "").unwrap();
+        let script = format!(
+            "if [ -e /root/.bashrc ]; then mount --bind {} /root/.bashrc || exit 97; fi; \
+             exec /usr/sbin/sshd -D -f {} -E {}",
+            empty_rc.display(),
+            self.config.display(),
+            self.log.display()
+        );
+        let child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
