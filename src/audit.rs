@@ -277,6 +277,8 @@ pub struct AuditRequest {
     pub color: bool,
     /// Progress (hosts done / total) on stderr.
     pub progress: bool,
+    /// Store a snapshot in the history database (`None`: do not).
+    pub history: Option<std::path::PathBuf>,
 }
 
 /// Loads the cloud security-group exports named by the inventory.
@@ -378,7 +380,7 @@ pub async fn audit(inv: &Inventory, req: &AuditRequest) -> Result<AuditReport, A
         .into_iter()
         .filter(|f| f.host == crate::posture::FLEET || selected.iter().any(|h| h.name == f.host))
         .collect();
-    Ok(build_report(
+    let report = build_report(
         inv,
         &selected,
         &fleet,
@@ -388,7 +390,48 @@ pub async fn audit(inv: &Inventory, req: &AuditRequest) -> Result<AuditReport, A
             fail_on: req.fail_on,
             expired_waivers: expired,
         },
-    ))
+    );
+    if let Some(path) = &req.history {
+        // History is a record, not the audit: a failure to write it is reported, and the
+        // audit's own result stands.
+        if let Err(e) = record_history(
+            path,
+            crate::store::Source::Audit,
+            inv,
+            &fleet,
+            &report.findings,
+            now,
+        ) {
+            eprintln!("rampart: warning: history not recorded: {e}");
+        }
+    }
+    Ok(report)
+}
+
+/// Stores one snapshot (state and findings per host) and applies the default retention.
+pub fn record_history(
+    path: &std::path::Path,
+    source: crate::store::Source,
+    inv: &Inventory,
+    fleet: &FleetState,
+    findings: &[Finding],
+    now: i64,
+) -> Result<i64, crate::store::StoreError> {
+    let mut store = crate::store::Store::open(path)?;
+    let hosts = fleet
+        .hosts
+        .iter()
+        .map(|s| crate::store::HostSnapshot::from_state(&s.host, !s.is_unreachable(), s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let id = store.record(&crate::store::NewSnapshot {
+        taken_at: now,
+        source,
+        inventory: inv.path.display().to_string(),
+        hosts,
+        findings: findings.to_vec(),
+    })?;
+    store.prune(&crate::store::Retention::default(), now)?;
+    Ok(id)
 }
 
 /// Seconds since the Unix epoch.

@@ -72,7 +72,9 @@ pub enum Command {
     )]
     Fix(FixArgs),
     /// Show what changed between stored snapshots.
-    #[command(after_help = "Examples:\n  rampart diff --since 1h\n  rampart diff --since 42")]
+    #[command(
+        after_help = "Examples:\n  rampart diff                  the latest audit against the one before\n  rampart diff --since 1h\n  rampart diff --since 42 --format json\n\nExit status: 0 nothing changed; 1 something changed; 2 usage error or not enough history."
+    )]
     Diff(DiffArgs),
     /// Manage the practice lab of real hosts on this machine (needs root).
     #[command(
@@ -133,6 +135,12 @@ pub struct AuditArgs {
     /// Only connect and print each host's connection state.
     #[arg(long)]
     pub connect_only: bool,
+    /// Do not store this audit in the history database.
+    #[arg(long)]
+    pub no_history: bool,
+    /// The history database (default: $XDG_DATA_HOME/rampart/history.sqlite3).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -166,9 +174,22 @@ pub struct FixArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct DiffArgs {
-    /// A duration (1h, 2d) or a snapshot ID.
-    #[arg(long, value_name = "DURATION|SNAPSHOT", default_value = "24h")]
-    pub since: String,
+    /// Compare the latest snapshot with the newest one at least this old (30m, 1h, 2d, 1h30m)
+    /// or with a snapshot by ID (42). Default: the snapshot before the latest.
+    #[arg(long, value_name = "DURATION|SNAPSHOT")]
+    pub since: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+    /// The history database (default: $XDG_DATA_HOME/rampart/history.sqlite3).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args, Clone)]

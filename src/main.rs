@@ -148,12 +148,40 @@ fn audit(
             && std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         progress: std::io::stderr().is_terminal(),
+        history: (!args.no_history).then(|| {
+            args.history
+                .clone()
+                .unwrap_or_else(rampart::store::default_path)
+        }),
     };
     let report = rt
         .block_on(rampart::audit::audit(inventory, &req))
         .map_err(audit_error)?;
     rampart::audit::write_report(&report, &req).map_err(audit_error)?;
     Ok(ExitCode::from(report.exit_code()))
+}
+
+fn diff(args: &rampart::cli::DiffArgs) -> Result<ExitCode, Exit> {
+    use rampart::store::{Since, Store, default_path, now, parse_since};
+    let since = match &args.since {
+        Some(s) => parse_since(s).map_err(usage)?,
+        None => Since::Previous,
+    };
+    let path = args.history.clone().unwrap_or_else(default_path);
+    if !path.exists() {
+        return Err(usage(anyhow::anyhow!(
+            "{}: no history yet; run `rampart audit` to record a snapshot",
+            path.display()
+        )));
+    }
+    let store = Store::open(&path).map_err(usage)?;
+    let (from, to) = store.select(&since, now()).map_err(usage)?;
+    let d = store.diff(from, to)?;
+    match args.format {
+        rampart::cli::DiffFormat::Text => print!("{}", d.to_text()),
+        rampart::cli::DiffFormat::Json => println!("{}", d.to_json()?),
+    }
+    Ok(ExitCode::from(if d.is_empty() { 0 } else { 1 }))
 }
 
 fn audit_error(e: rampart::audit::AuditError) -> Exit {
@@ -209,7 +237,8 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
             let inventory = load_inventory(&cli)?;
             fix_command(&inventory, args, &cli)
         }
-        Some(Command::Watch(_)) | Some(Command::Diff(_)) => {
+        Some(Command::Diff(args)) => diff(args),
+        Some(Command::Watch(_)) => {
             let _inventory = load_inventory(&cli)?;
             Err(Exit {
                 code: 1,

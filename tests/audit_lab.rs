@@ -20,20 +20,18 @@ fn audit(inventory: &std::path::Path, extra: &[&str]) -> Output {
         .arg(inventory)
         .arg("audit")
         .args(extra)
+        // Tests never write the user's history database.
+        .env(
+            "XDG_DATA_HOME",
+            std::env::temp_dir().join("rampart-audit-lab-data"),
+        )
         .output()
         .expect("run rampart audit")
 }
 
-fn alertmanager_answers() -> bool {
-    rampart::alerts::http::alertmanager_healthy(
-        "http://127.0.0.1:9093",
-        std::time::Duration::from_secs(2),
-    )
-}
-
 /// What the lab is built to get wrong (docs/lab.md), as (host, check).
 fn expected() -> BTreeSet<(String, String)> {
-    let mut v: BTreeSet<(String, String)> = [
+    let v: BTreeSet<(String, String)> = [
         ("app1", "FW-NONE"),
         ("db1", "SEG-DB-EXPOSED"),
         ("web2", "IPS-FAIL2BAN-DOWN"),
@@ -47,9 +45,14 @@ fn expected() -> BTreeSet<(String, String)> {
     .iter()
     .map(|(h, c)| (h.to_string(), c.to_string()))
     .collect();
-    if !alertmanager_answers() {
-        v.insert(("fleet".into(), "MON-ALERTING-MISSING".into()));
-    }
+    v
+}
+
+/// Whether an Alertmanager answers on the lab inventory's URL depends on what else runs on
+/// this machine (other tests start one), so MON-ALERTING-MISSING is left out of the exact
+/// comparison; its firing and not firing are unit-tested.
+fn without_alerting(mut v: BTreeSet<(String, String)>) -> BTreeSet<(String, String)> {
+    v.remove(&("fleet".to_string(), "MON-ALERTING-MISSING".to_string()));
     v
 }
 
@@ -82,7 +85,7 @@ fn audit_reports_exactly_the_deliberate_misconfigurations() {
         })
         .collect();
     assert_eq!(
-        found,
+        without_alerting(found),
         expected(),
         "{}",
         serde_json::to_string_pretty(&doc["findings"]).unwrap()
@@ -188,7 +191,9 @@ fn fail_on_critical_and_waivers_change_the_exit_status() {
     let dir = tempfile::tempdir().expect("tempdir");
     let waivers = dir.path().join("waivers.toml");
     let mut w = String::new();
-    for (host, check) in expected() {
+    let mut all = expected();
+    all.insert(("fleet".into(), "MON-ALERTING-MISSING".into()));
+    for (host, check) in all {
         w.push_str(&format!(
             "[[waiver]]\ncheck = \"{check}\"\nhost = \"{host}\"\njustification = \"lab\"\nexpires = \"2099-12-31\"\n\n"
         ));
@@ -284,4 +289,104 @@ fn an_unreachable_host_is_listed_and_the_audit_exits_3() {
             .iter()
             .any(|f| f["check"] == "SEG-DB-EXPOSED")
     );
+}
+
+#[test]
+fn drift_a_port_opened_on_a_host_shows_in_diff() {
+    let lab = common::ensure_lab_exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let history = dir.path().join("history.sqlite3");
+    let h = history.to_str().unwrap();
+    let first = audit(
+        &repo("inventory.toml"),
+        &["--format", "json", "--history", h],
+    );
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    // A listener on db1 that was not there before (the firewall drops it: no new finding).
+    let marker = "rampart-drift-test";
+    let script = format!(
+        "import socket,time,sys; sys.argv[0]='{marker}'; s=socket.socket(); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7777)); \
+         s.listen(); time.sleep(120)"
+    );
+    let started = lab.exec(
+        "db1",
+        "sh",
+        &[
+            "-c",
+            &format!("setsid timeout 120 python3 -c \"{script}\" {marker} >/dev/null 2>&1 &"),
+        ],
+    );
+    assert!(started.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !String::from_utf8_lossy(&lab.exec("db1", "ss", &["-Htln"]).stdout).contains(":7777") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "listener did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let second = audit(
+        &repo("inventory.toml"),
+        &["--format", "json", "--history", h],
+    );
+    let _ = lab.exec("db1", "pkill", &["-f", marker]);
+    assert_eq!(second.status.code(), Some(1));
+
+    let out = Command::new(common::rampart_bin())
+        .args(["diff", "--format", "json", "--history", h])
+        .output()
+        .expect("run rampart diff");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "something changed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: Value = serde_json::from_slice(&out.stdout).expect("diff JSON");
+    let hosts = d["hosts"].as_array().expect("hosts");
+    let changed: Vec<&Value> = hosts
+        .iter()
+        .filter(|h| {
+            [
+                "ports_opened",
+                "ports_closed",
+                "rules_added",
+                "rules_removed",
+                "bans_added",
+                "bans_removed",
+            ]
+            .iter()
+            .any(|k| !h[*k].as_array().unwrap().is_empty())
+        })
+        .collect();
+    assert_eq!(
+        changed.len(),
+        1,
+        "{}",
+        serde_json::to_string_pretty(&d).unwrap()
+    );
+    assert_eq!(changed[0]["host"], "db1");
+    let opened = changed[0]["ports_opened"].to_string();
+    assert!(opened.contains("7777"), "{opened}");
+    assert!(
+        d["findings_new"].as_array().unwrap().is_empty(),
+        "{}",
+        d["findings_new"]
+    );
+    assert!(d["findings_resolved"].as_array().unwrap().is_empty());
+
+    // Text form too, for people.
+    let text = Command::new(common::rampart_bin())
+        .args(["diff", "--history", h])
+        .output()
+        .expect("diff text");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("7777"));
 }
