@@ -49,6 +49,10 @@ pub struct GlobalArgs {
     /// key is still refused.
     #[arg(long, global = true)]
     pub accept_new: bool,
+    /// Capture live traffic on this local interface with pnet (when rampart runs on the jump
+    /// host itself) instead of tcpdump over SSH; needs CAP_NET_RAW.
+    #[arg(long, global = true, value_name = "IFACE")]
+    pub local_capture: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,7 +68,9 @@ pub enum Command {
     )]
     Audit(AuditArgs),
     /// Headless, read-only: print alerts as they fire and resolve.
-    #[command(after_help = "Example:\n  rampart watch --json --duration 10m | jq .")]
+    #[command(
+        after_help = "Examples:\n  rampart watch --json --duration 10m | jq .\n  rampart watch --capture 'web*'\n\nAlerts go to the inventory's [alerting] Alertmanagers and webhooks too; sink failures are printed on stderr."
+    )]
     Watch(WatchArgs),
     /// Apply one fix to one or more hosts (asks for confirmation; journaled).
     #[command(
@@ -151,6 +157,13 @@ pub struct WatchArgs {
     /// Stop after this long (e.g. 30s, 10m, 2h); default: until interrupted.
     #[arg(long, value_name = "D")]
     pub duration: Option<String>,
+    /// Capture live traffic (tcpdump over SSH) on hosts whose name matches this glob, for
+    /// LIVE-* and F2B-BANNED-STILL-SEEN alerts.
+    #[arg(long, value_name = "GLOB", default_value = "*")]
+    pub capture: String,
+    /// Capture no live traffic (collection-based alerts only).
+    #[arg(long)]
+    pub no_capture: bool,
 }
 
 #[derive(Debug, Args, Clone)]

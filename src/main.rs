@@ -210,6 +210,34 @@ fn lab_error(e: rampart::lab::LabError) -> Exit {
     }
 }
 
+/// `rampart watch`: headless, read-only; prints alerts as they fire and resolve.
+fn watch(
+    inventory: &Inventory,
+    args: &rampart::cli::WatchArgs,
+    cli: &Cli,
+) -> Result<ExitCode, Exit> {
+    use rampart::alerts::watch as w;
+    let duration = match &args.duration {
+        Some(d) => {
+            Some(w::parse_duration(d).map_err(|e| usage(anyhow::anyhow!("--duration: {e}")))?)
+        }
+        None => None,
+    };
+    let opts = w::WatchOptions {
+        json: args.json,
+        duration,
+        capture: (!args.no_capture).then(|| args.capture.clone()),
+        local_capture: cli.global.local_capture.clone(),
+        accept_new: cli.global.accept_new,
+        refresh: std::time::Duration::from_secs_f64(inventory.console.refresh_secs.max(1.0)),
+    };
+    let rt = runtime()?;
+    let mut out = std::io::stdout().lock();
+    rt.block_on(w::run(inventory, &opts, &mut out))
+        .map_err(|e| Exit::from(anyhow::Error::new(e).context("watch")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Exit> {
     match &cli.command {
         Some(Command::Lab(args)) => {
@@ -238,12 +266,9 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
             fix_command(&inventory, args, &cli)
         }
         Some(Command::Diff(args)) => diff(args),
-        Some(Command::Watch(_)) => {
-            let _inventory = load_inventory(&cli)?;
-            Err(Exit {
-                code: 1,
-                error: anyhow::anyhow!("this subcommand is not built yet"),
-            })
+        Some(Command::Watch(args)) => {
+            let inventory = load_inventory(&cli)?;
+            watch(&inventory, args, &cli)
         }
     }
 }

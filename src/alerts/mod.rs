@@ -24,6 +24,7 @@ pub mod engine;
 pub mod http;
 pub mod sinks;
 pub mod thresholds;
+pub mod watch;
 
 pub use detect::{Condition, Reachability};
 pub use engine::{Alert, AlertEngine, AlertEvent, AlertState, Change};

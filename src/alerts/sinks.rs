@@ -286,7 +286,10 @@ async fn run_worker(w: Arc<Worker>, resend_secs: u64) {
             let q = w.queue.lock().unwrap_or_else(|e| e.into_inner());
             q.dirty
         };
-        if !dirty || attempt > 0 {
+        if attempt > 0 {
+            // Back off whatever arrives meanwhile (it is merged into the queue).
+            tokio::time::sleep(wait).await;
+        } else if !dirty {
             let _ = tokio::time::timeout(wait, w.notify.notified()).await;
         }
         let (body, resolved_ids, n_changes) = {
