@@ -36,6 +36,9 @@ struct Gatherer {
     fleet: FleetState,
     counters: BTreeMap<String, Counters>,
     cloud: Vec<crate::posture::cloud::SecurityGroup>,
+    /// Plans shown in the fix dialog, by (host, fix), until applied or replaced.
+    plans: BTreeMap<(String, String), crate::fix::FixPlan>,
+    journal: crate::fix::Journal,
 }
 
 /// Builds the read-only transport the console collects with.
@@ -95,7 +98,10 @@ pub async fn gather(
         fleet: FleetState::default(),
         counters: BTreeMap::new(),
         cloud,
+        plans: BTreeMap::new(),
+        journal: journal(),
     };
+    g.report_unfinished().await;
     let mut interval = tokio::time::interval(g.opts.refresh);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -198,14 +204,11 @@ impl Gatherer {
 
     async fn handle(&mut self, effect: Effect) {
         match effect {
-            Effect::PlanFix { host, fix, .. } | Effect::ApplyFix { host, fix, .. } => {
-                let reason = if self.opts.read_only {
-                    "read-only mode: fixes cannot be sent".to_string()
-                } else {
-                    "one-key fixes are not built yet".to_string()
-                };
-                self.send(AppUpdate::FixPlanFailed { host, fix, reason })
-                    .await;
+            Effect::PlanFix { host, fix, params } => self.plan_fix(host, fix, params).await,
+            Effect::ApplyFix { host, fix, .. } => {
+                self.apply_fix(host, fix).await;
+                // Whatever happened, show the fleet as it is now.
+                self.refresh().await;
             }
             Effect::FlowView { host: Some(h) } => {
                 self.send(AppUpdate::Message(format!(
@@ -220,5 +223,121 @@ impl Gatherer {
             | Effect::Refresh
             | Effect::Quit => {}
         }
+    }
+
+    /// Builds the plan (reading the host afresh, checking the lockout guard) and shows it.
+    async fn plan_fix(&mut self, host: String, fix: String, params: Vec<(String, String)>) {
+        if let Err(reason) = crate::ssh::WriteGrant::obtain(&self.inv, self.opts.read_only) {
+            self.send(AppUpdate::FixPlanFailed {
+                host,
+                fix,
+                reason: format!("{reason}; nothing was sent"),
+            })
+            .await;
+            return;
+        }
+        match crate::fix::prepare(&*self.transport, &self.inv, &host, &fix, &params).await {
+            Ok(plan) => {
+                let sudo = self.transport.spec(&host).is_some_and(|s| s.sudo);
+                let view = plan.view(sudo);
+                self.plans.insert((host, fix), plan);
+                self.send(AppUpdate::FixPlanned(view)).await;
+            }
+            Err(e) => {
+                self.send(AppUpdate::FixPlanFailed {
+                    host,
+                    fix,
+                    reason: e.to_string(),
+                })
+                .await;
+            }
+        }
+    }
+
+    /// Applies the plan the operator confirmed, reporting progress as it goes.
+    async fn apply_fix(&mut self, host: String, fix: String) {
+        use crate::tui::model::FixProgress;
+        let grant = match crate::ssh::WriteGrant::obtain(&self.inv, self.opts.read_only) {
+            Ok(g) => g,
+            Err(reason) => {
+                self.send(AppUpdate::FixProgress(FixProgress::Refused {
+                    reason: format!("{reason}; nothing was sent"),
+                }))
+                .await;
+                return;
+            }
+        };
+        let Some(plan) = self.plans.remove(&(host.clone(), fix.clone())) else {
+            self.send(AppUpdate::FixPlanFailed {
+                host,
+                fix,
+                reason: "no confirmed plan for this fix; press f again".into(),
+            })
+            .await;
+            return;
+        };
+        let tw = (*self.transport).clone().with_write(grant);
+        let mut topts = TransportOptions::from_inventory(&self.inv);
+        if self.opts.accept_new {
+            topts.host_keys = HostKeyPolicy::AcceptNew;
+        }
+        let fresh = crate::fix::Fresh::Inventory(topts);
+        let ctx = crate::fix::ApplyContext {
+            inv: &self.inv,
+            transport: &tw,
+            fresh: &fresh,
+            journal: &self.journal,
+        };
+        let tx = self.updates.clone();
+        let mut progress = move |p: crate::fix::Progress| {
+            // Progress is best effort: a full queue drops a line, never the fix.
+            let _ = tx.try_send(AppUpdate::FixProgress(p.into()));
+        };
+        if let Err(e) = crate::fix::apply(&ctx, &plan, &mut progress).await {
+            self.send(AppUpdate::FixProgress(FixProgress::Finished {
+                ok: false,
+                verified: false,
+                message: e.to_string(),
+            }))
+            .await;
+        }
+    }
+
+    /// Tells the operator about fixes a previous run left unfinished (rampart was killed).
+    async fn report_unfinished(&self) {
+        match self.journal.unfinished() {
+            Ok(list) => {
+                for u in list {
+                    if let crate::fix::journal::Record::Intent {
+                        run,
+                        host,
+                        fix,
+                        time,
+                        ..
+                    } = &u.intent
+                    {
+                        self.send(AppUpdate::Message(format!(
+                            "UNFINISHED fix {fix} on {host} (run {run}, started {time}): \
+                             {} command(s) were sent; check the host (`rampart fix` reports it too)",
+                            u.commands.len()
+                        )))
+                        .await;
+                    }
+                }
+            }
+            Err(e) => {
+                self.send(AppUpdate::Message(format!("fix journal unreadable: {e}")))
+                    .await;
+            }
+        }
+    }
+}
+
+/// The fix journal, mirrored into the history store when it opens.
+fn journal() -> crate::fix::Journal {
+    let j = crate::fix::Journal::new(crate::fix::Journal::default_path());
+    match crate::store::Store::open_default() {
+        Ok(store) => j.with_store(store),
+        Err(_) => j,
     }
 }

@@ -78,7 +78,6 @@ impl Drop for Tmux {
 }
 
 #[test]
-#[ignore = "needs the fix planner (issue 7) to answer PlanFix"]
 fn console_lists_the_lab_and_opens_a_fix_dialog() {
     let _lab = common::ensure_lab();
     let t = Tmux::start(&[]);
