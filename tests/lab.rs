@@ -369,3 +369,61 @@ fn without_root_lab_commands_fail_with_one_clear_line() {
         assert!(out.stdout.is_empty(), "{verb}");
     }
 }
+
+/// `lab down` removes every namespace, link, process and file the lab made; `lab up` then
+/// rebuilds it from nothing (fresh keys and known_hosts).
+#[test]
+fn down_leaves_nothing_behind_and_up_rebuilds() {
+    let lab = common::ensure_lab_exclusive();
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::rampart_bin())
+            .args(args)
+            .output()
+            .expect("run rampart")
+    };
+    let down = run(&["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+
+    let netns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns");
+    let left: Vec<String> = text(&netns.stdout)
+        .lines()
+        .filter(|l| l.starts_with("rpl-"))
+        .map(str::to_string)
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip link");
+    assert!(
+        !text(&links.stdout).contains("rpl-"),
+        "links left:\n{}",
+        text(&links.stdout)
+    );
+    assert!(
+        !lab.state_dir.exists(),
+        "state dir left: {}",
+        lab.state_dir.display()
+    );
+    // No process of the lab is left (its daemons run with the lab's config paths).
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .expect("ps");
+    let stray: Vec<String> = text(&ps.stdout)
+        .lines()
+        .filter(|l| {
+            l.contains("rampart/lab") || l.contains("boringtun") || l.contains("node_exporter")
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(stray.is_empty(), "processes left: {stray:#?}");
+
+    let up = run(&["lab", "up"]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let status = run(&["lab", "status"]);
+    assert!(status.status.success(), "{}", text(&status.stdout));
+}
