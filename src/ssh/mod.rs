@@ -45,6 +45,22 @@
 //! command; keepalive; an established connection that drops is reconnected in the
 //! background with jittered exponential backoff. Each host's [`ConnState`] is published on a
 //! `tokio::sync::watch` channel ([`Transport::subscribe`], [`Transport::states`]).
+//! [`report::print_connection_states`] connects to every host and prints a table (for
+//! `rampart audit --connect-only`).
+//!
+//! # Commands on the wire
+//! What is sent is the probe text, or the framed script, wrapped as
+//! `timeout -s KILL <command_timeout+1> sh -c '<text>'` (`TransportOptions::remote_timeout`):
+//! sshd cannot deliver a `signal` request to a root session (root logins skip privilege
+//! separation), so without it a command that outlives its timeout would keep its
+//! `MaxSessions` slot. The exact text sent, wrapper included, is what the command log records.
+//! Nothing else reaches sshd: no PTY, X11, agent-forwarding or env requests, no shell request,
+//! compression off; key exchange prefers curve25519 and keeps strict-kex.
+//!
+//! # Options from the command line
+//! `--accept-new` sets `TransportOptions::host_keys = HostKeyPolicy::AcceptNew` (learns into
+//! `learn_into`, default `~/.ssh/known_hosts`); a console sets `passphrase` to a prompt,
+//! headless modes leave it `None`.
 
 pub mod auth;
 pub mod command;
@@ -58,6 +74,7 @@ pub mod transport;
 pub use auth::{AgentChoice, PassphraseFn};
 pub use command::{CommandError, Frame, MutatingCommand, ReadCommand, SafeName};
 pub use error::{ErrorKind, SshError, Stage};
+pub use report::{ConnectRow, connect_report, print_connection_states, render_table};
 pub use transport::{
     ConnState, ExecOutput, ExecStream, HostKeyPolicy, HostSpec, ReadOnly, ReadOnlyReason,
     ReadWrite, StreamChunk, Transport, TransportOptions, WriteGrant,

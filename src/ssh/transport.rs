@@ -1648,6 +1648,47 @@ mod tests {
     }
 
     #[test]
+    fn ssh_config_completes_hosts_the_inventory_names_only() {
+        let inv = Inventory::parse(
+            "[[host]]\nname = \"db9\"\n[[host]]\nname = \"web\"\naddress = \"10.1.1.1\"\n",
+            std::path::Path::new("inventory.toml"),
+        )
+        .unwrap();
+        let cfg = crate::ssh::config::parse(
+            "Host db9\n HostName 10.0.0.9\n User admin\n Port 2222\n ProxyJump ops@jumpy:2200\n\
+             Host jumpy\n HostName 10.0.0.1\n\
+             Host web\n HostName 10.9.9.9\n User nobody\n IdentityFile ~/.ssh/web_%r\n",
+            std::path::Path::new("config"),
+        )
+        .unwrap();
+        let opts = TransportOptions {
+            user_known_hosts: false,
+            default_identities: false,
+            ..TransportOptions::default()
+        };
+        let specs = resolve_specs(&inv, &cfg, &opts).unwrap();
+        let db9 = specs.iter().find(|s| s.name == "db9").unwrap();
+        assert_eq!(
+            (db9.address.as_str(), db9.port, db9.user.as_str()),
+            ("10.0.0.9", 2222, "admin")
+        );
+        assert_eq!(db9.via.as_deref(), Some("jumpy"));
+        let jump = specs.iter().find(|s| s.name == "jumpy").unwrap();
+        assert_eq!(
+            (jump.address.as_str(), jump.port, jump.user.as_str()),
+            ("10.0.0.1", 2200, "ops")
+        );
+        assert!(jump.read_only, "a jump host only carries connections");
+        // The inventory's own address and user win for a host it describes.
+        let web = specs.iter().find(|s| s.name == "web").unwrap();
+        assert_eq!(web.address, "10.1.1.1");
+        assert_ne!(web.user, "nobody");
+        // IdentityFile from ssh_config comes after the inventory's, with tokens expanded.
+        let want = crate::paths::home_dir().join(format!(".ssh/web_{}", web.user));
+        assert_eq!(web.identity_files.last(), Some(&want));
+    }
+
+    #[test]
     fn grant_refused_in_read_only_runs() {
         let inv = Inventory::parse(
             "[defaults]\nread_only = true\n[[host]]\nname = \"a\"\naddress = \"127.0.0.1\"\n",
