@@ -39,6 +39,11 @@ struct Gatherer {
     /// Plans shown in the fix dialog, by (host, fix), until applied or replaced.
     plans: BTreeMap<(String, String), crate::fix::FixPlan>,
     journal: crate::fix::Journal,
+    /// Alerts: what is happening now, deduplicated; also pushed to Alertmanager / webhooks.
+    engine: crate::alerts::AlertEngine,
+    sinks: crate::alerts::Sinks,
+    /// The last problem each sink reported, so a failure is shown once, not every refresh.
+    sink_problems: Vec<Option<String>>,
 }
 
 /// Builds the read-only transport the console collects with.
@@ -90,6 +95,8 @@ pub async fn gather(
         let _ = updates.try_send(AppUpdate::Message(format!("cloud security groups: {e}")));
         Vec::new()
     });
+    let engine = crate::alerts::AlertEngine::from_inventory(&inv);
+    let sinks = crate::alerts::Sinks::from_inventory(&inv, engine.thresholds().resend_secs);
     let mut g = Gatherer {
         inv,
         opts,
@@ -100,6 +107,9 @@ pub async fn gather(
         cloud,
         plans: BTreeMap::new(),
         journal: journal(),
+        engine,
+        sink_problems: vec![None; sinks.statuses().len()],
+        sinks,
     };
     g.report_unfinished().await;
     let mut interval = tokio::time::interval(g.opts.refresh);
@@ -117,6 +127,7 @@ pub async fn gather(
             },
         }
     }
+    g.sinks.flush(Duration::from_secs(3)).await;
     g.transport.close().await;
 }
 
@@ -162,6 +173,7 @@ impl Gatherer {
             am_result = am.await;
         }
         drop(pending);
+        let round = states.clone();
         // Keep the last good state of a host that failed this time, so findings do not
         // flap; its connection state already tells the operator it is failing.
         for s in states {
@@ -178,6 +190,17 @@ impl Gatherer {
         opts.alertmanager_ok = am_result;
         opts.cloud = self.cloud.clone();
         let findings = checks::evaluate(&self.inv, &self.fleet, &opts);
+        // Alerts from this round's states (drift, new findings, bans, reachability).
+        let mut events = Vec::new();
+        for st in &round {
+            let own: Vec<crate::posture::Finding> = findings
+                .iter()
+                .filter(|f| f.host == st.host)
+                .cloned()
+                .collect();
+            events.extend(self.engine.observe_state(st, &own, now));
+        }
+        self.emit(&events).await;
         self.send(AppUpdate::Findings(findings)).await;
         self.send(AppUpdate::RefreshFinished {
             at: crate::audit::now_secs(),
@@ -216,12 +239,37 @@ impl Gatherer {
                 )))
                 .await;
             }
-            // Acknowledge and silence are kept by the console itself; nothing to send.
-            Effect::AcknowledgeAlert { .. }
-            | Effect::SilenceAlert { .. }
-            | Effect::FlowView { host: None }
-            | Effect::Refresh
-            | Effect::Quit => {}
+            Effect::AcknowledgeAlert { id } => {
+                let events: Vec<_> = self.engine.acknowledge(&id).into_iter().collect();
+                self.emit(&events).await;
+            }
+            Effect::SilenceAlert { id, until } => {
+                let events: Vec<_> = self.engine.silence(&id, until).into_iter().collect();
+                self.emit(&events).await;
+            }
+            Effect::FlowView { host: None } | Effect::Refresh | Effect::Quit => {}
+        }
+    }
+
+    /// Sends alert events to the console and the sinks; reports a sink's new problem once.
+    async fn emit(&mut self, events: &[crate::alerts::AlertEvent]) {
+        let now = crate::audit::now_secs();
+        self.sinks.publish(events, now);
+        for e in events {
+            self.send(e.to_update()).await;
+        }
+        let statuses = self.sinks.statuses();
+        for (i, rx) in statuses.iter().enumerate() {
+            let problem = rx.borrow().problem();
+            if let Some(slot) = self.sink_problems.get_mut(i)
+                && *slot != problem
+            {
+                slot.clone_from(&problem);
+                if let Some(p) = problem {
+                    self.send(AppUpdate::Message(format!("alert sink: {p}")))
+                        .await;
+                }
+            }
         }
     }
 

@@ -85,7 +85,9 @@ fn console(inventory: Inventory, ascii: bool, cli: &Cli) -> Result<ExitCode, Exi
         .theme
         .as_deref()
         .or(inventory.console.theme.as_deref());
-    let opts = rampart::tui::Options::load(read_only, theme, ascii).map_err(usage)?;
+    let mut opts = rampart::tui::Options::load(read_only, theme, ascii).map_err(usage)?;
+    // The alert engine in the runner raises the real alerts.
+    opts.derive_alerts = false;
     let app = rampart::tui::App::new(&inventory, opts).map_err(usage)?;
     let rt = runtime()?;
     let refresh = std::time::Duration::from_secs_f64(inventory.console.refresh_secs);
