@@ -174,8 +174,12 @@ pub fn sh_quote(word: &str) -> String {
 /// after it started. Needed because sshd cannot deliver a `signal` request to a root session
 /// (it requires privilege separation, which root logins skip), and a closed channel does not
 /// stop a command that neither reads nor writes: it would keep its `MaxSessions` slot.
+/// A host without `timeout(1)` runs the text unwrapped rather than failing.
 pub fn with_remote_timeout(text: &str, secs: u64) -> String {
-    format!("timeout -s KILL {secs} sh -c {}", sh_quote(text))
+    format!(
+        "t=; command -v timeout >/dev/null 2>&1 && t='timeout -s KILL {secs}'; exec $t sh -c {}",
+        sh_quote(text)
+    )
 }
 
 fn wrap(script: &str, sudo: bool) -> String {
@@ -492,6 +496,41 @@ mod tests {
         let frames = a.parse_frames(&out, b"");
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].stdout, out_b);
+    }
+
+    #[test]
+    fn remote_timeout_wrapper_runs_and_kills() {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(with_remote_timeout("echo \"it's\"; exit 4", 5))
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"it's\n");
+        assert_eq!(out.status.code(), Some(4));
+        let started = std::time::Instant::now();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(with_remote_timeout("sleep 30", 1))
+            .output()
+            .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // timeout(1) signals its whole process group, itself included.
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.signal() == Some(9) || out.status.code() == Some(137),
+            "{:?}",
+            out.status
+        );
+        // Without timeout(1) on PATH (only sh is) the command still runs.
+        let bin = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/bin/sh", bin.path().join("sh")).unwrap();
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(with_remote_timeout("echo ran", 5))
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"ran\n");
     }
 
     #[test]

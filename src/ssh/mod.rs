@@ -50,7 +50,8 @@
 //!
 //! # Commands on the wire
 //! What is sent is the probe text, or the framed script, wrapped as
-//! `timeout -s KILL <command_timeout+1> sh -c '<text>'` (`TransportOptions::remote_timeout`):
+//! `timeout -s KILL <command_timeout+1> sh -c '<text>'` when the host has `timeout(1)`
+//! (`TransportOptions::remote_timeout`):
 //! sshd cannot deliver a `signal` request to a root session (root logins skip privilege
 //! separation), so without it a command that outlives its timeout would keep its
 //! `MaxSessions` slot. The exact text sent, wrapper included, is what the command log records.
