@@ -234,7 +234,8 @@ pub async fn apply(
                         command: rollback::fire_now(&plan.run),
                     };
                     let back = run(ctx, ctx.transport, &plan, &rb, progress).await;
-                    let restored = matches!(&back, Ok(o) if o.exit_status == Some(0));
+                    // Exit 3: the timer had already restored it.
+                    let restored = matches!(&back, Ok(o) if matches!(o.exit_status, Some(0 | 3)));
                     out.kind = if restored {
                         OutcomeKind::RolledBack
                     } else {
@@ -385,7 +386,7 @@ pub async fn apply(
                     };
                     let back = run(ctx, &ft, &plan, &rb, progress).await;
                     out.verified = false;
-                    if matches!(&back, Ok(o) if o.exit_status == Some(0)) {
+                    if matches!(&back, Ok(o) if matches!(o.exit_status, Some(0 | 3))) {
                         out.kind = OutcomeKind::RolledBack;
                         out.message =
                             format!("verification failed ({why}); the saved state was restored");

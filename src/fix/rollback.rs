@@ -73,15 +73,23 @@ macro_rules! script {
 
 const SAVE_UFW: &str = script!(
     "set -e; mkdir -p \"$d\"; rm -rf \"$d/ufw\"; cp -a /etc/ufw \"$d/ufw\"; \
+     if [ -f /etc/default/ufw ]; then cp -a /etc/default/ufw \"$d/default-ufw\"; fi; \
      if ufw status | grep -q '^Status: active'; then echo active; else echo inactive; fi > \"$d/state\"; \
      cat > \"$d/restore.sh\"; echo \"saved /etc/ufw ($(cat \"$d/state\")) in $d\""
 );
 
+/// Puts back ufw's files; an active ufw reloads them, an inactive one is disabled and its
+/// chain skeleton removed (`ufw disable` leaves empty chains hooked into INPUT), keeping
+/// every other chain (fail2ban's) as it is.
 const RESTORE_UFW: &str = "PATH=$PATH:/usr/sbin:/sbin; d=/var/lib/rampart/fix/$1\n\
 [ -d \"$d/ufw\" ] || exit 1\n\
 for f in /etc/ufw/*; do [ -e \"$d/ufw/${f##*/}\" ] || rm -rf \"$f\"; done\n\
 cp -a \"$d/ufw/.\" /etc/ufw/\n\
-if [ \"$(cat \"$d/state\")\" = active ]; then ufw --force enable && ufw reload; else ufw --force disable; fi\n";
+if [ -f \"$d/default-ufw\" ]; then cp -a \"$d/default-ufw\" /etc/default/ufw; fi\n\
+if [ \"$(cat \"$d/state\")\" = active ]; then ufw --force enable && ufw reload; exit; fi\n\
+ufw --force disable\n\
+for t in iptables ip6tables; do command -v $t-save >/dev/null 2>&1 || continue; \
+$t-save | grep -v -E '^:ufw6?-|^-A ufw6?-|-j ufw6?-' | $t-restore; done\n";
 
 const SAVE_NFT: &str = script!(
     "set -e; mkdir -p \"$d\"; nft -s list ruleset > \"$d/ruleset.nft\"; \
