@@ -109,7 +109,15 @@ fn decided(fw: &Firewall, by: &DecidedBy) -> String {
             backend,
             table,
             chain,
-        } => format!("the policy of {backend:?} {table}/{chain}").to_lowercase(),
+        } => {
+            let b = match backend {
+                crate::state::Backend::Ufw => "ufw",
+                crate::state::Backend::Nftables => "nft",
+                crate::state::Backend::IptablesLegacy => "iptables-legacy",
+                crate::state::Backend::IptablesNft => "iptables-nft",
+            };
+            format!("the policy of {b} {table}/{chain}")
+        }
         DecidedBy::NoFilter => "no filter".to_string(),
     }
 }
