@@ -465,3 +465,81 @@ pub fn write_report(report: &AuditReport, req: &AuditRequest) -> Result<(), Audi
         }
     }
 }
+
+/// A sudoers policy could not be printed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SudoersError {
+    #[error(
+        "{0:?} is not a user name for a sudoers policy ([a-z_][a-z0-9_-]*, at most 32 characters)"
+    )]
+    BadUser(String),
+    /// sudoers cannot match an argument holding a control character (a tab, a newline).
+    #[error("probe {0} has a control character, which a sudoers rule cannot match")]
+    Unmatchable(&'static str),
+}
+
+/// A sudoers policy that lets `user` run, as root and without a password, exactly the
+/// read-only probes of [`crate::collect::probes::PROBES`] in the form the transport sends
+/// them with `sudo = true` (`sudo -n -- sh -c '<probe>'`), and nothing else.
+///
+/// Each probe becomes one `sh -c` command whose argument must match the probe's text
+/// exactly: every character sudoers treats as syntax or as a wildcard is escaped, so no
+/// wildcard widens the policy. The policy is for `visudo -f /etc/sudoers.d/rampart`.
+pub fn sudoers_policy(user: &str) -> Result<String, SudoersError> {
+    let valid = !user.is_empty()
+        && user.len() <= 32
+        && user
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(SudoersError::BadUser(user.to_string()));
+    }
+    let mut out = String::from(
+        "# rampart: the read-only probes, and nothing else, as root without a password.\n\
+         # Made by `rampart audit --print-sudoers`; install with `visudo -f /etc/sudoers.d/rampart`\n\
+         # and set `sudo = true` for the hosts in the inventory. Regenerate after upgrading rampart.\n",
+    );
+    let mut names = Vec::new();
+    for probe in crate::collect::probes::PROBES {
+        for (name, script) in probe.probes() {
+            if script.chars().any(char::is_control) {
+                return Err(SudoersError::Unmatchable(name));
+            }
+            let alias = format!("RAMPART_P{}", names.len());
+            out.push_str(&format!(
+                "# {name}\nCmnd_Alias {alias} = /bin/sh -c {}\n",
+                sudoers_escape(script)
+            ));
+            names.push(alias);
+        }
+    }
+    out.push_str(&format!(
+        "Defaults:{user} !requiretty, env_reset\n{user} ALL = (root) NOPASSWD: {}\n",
+        names.join(", ")
+    ));
+    Ok(out)
+}
+
+/// Escapes a command argument for sudoers (checked against sudo 1.9.13 on the lab): blanks
+/// and sudoers syntax (`,` `:` `=` `!` `#`) get one backslash; wildcards (`*` `?` `[` `]`)
+/// get one too, which the argument match then reads as "this character"; a backslash is
+/// unescaped twice (by the sudoers lexer, then by the match), so it becomes four. Every other
+/// character stands for itself unescaped (sudoers rejects `\"`, `\'`, `\$`, `\(`...).
+fn sudoers_escape(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len() * 2);
+    for c in arg.chars() {
+        match c {
+            '\\' => out.push_str("\\\\\\\\"),
+            ' ' | ',' | ':' | '=' | '!' | '#' | '*' | '?' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}

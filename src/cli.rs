@@ -147,6 +147,10 @@ pub struct AuditArgs {
     /// The history database (default: $XDG_DATA_HOME/rampart/history.sqlite3).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Print a sudoers policy letting USER (default rampart) run exactly the read-only probes
+    /// as root (for `sudo = true`), and exit.
+    #[arg(long, value_name = "USER", num_args = 0..=1, default_missing_value = "rampart")]
+    pub print_sudoers: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

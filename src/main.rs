@@ -259,6 +259,11 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
             let inventory = load_inventory(&cli)?;
             console(inventory, false, &cli)
         }
+        Some(Command::Audit(args)) if args.print_sudoers.is_some() => {
+            let user = args.print_sudoers.as_deref().unwrap_or("rampart");
+            print!("{}", rampart::audit::sudoers_policy(user).map_err(usage)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Audit(args)) => {
             let inventory = load_inventory(&cli)?;
             audit(&inventory, args, &cli)

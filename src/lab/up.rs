@@ -37,6 +37,8 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("/usr/bin/unshare", "util-linux"),
     ("/usr/sbin/ip", "iproute2"),
     ("/usr/bin/ss", "iproute2"),
+    // The hostile suite audits through a sudoers policy (`rampart audit --print-sudoers`).
+    ("/usr/bin/sudo", "sudo"),
 ];
 
 const PYTHON: &str = "/usr/bin/python3";
