@@ -347,7 +347,9 @@ impl AlertEngine {
             let base = mem.firewall.get_or_insert_with(|| fw.clone());
             pending.push((GROUP_FIREWALL, detect::firewall_drift(base, fw)));
         }
-        {
+        // Findings are judged only from a complete collection: a probe that failed this
+        // time hides its findings, and their return would look new.
+        if complete(state) {
             let ids: BTreeSet<String> = findings.iter().map(detect::finding_identity).collect();
             let base = mem.findings.get_or_insert(ids);
             pending.push((GROUP_FINDINGS, detect::new_findings(base, findings)));
@@ -453,6 +455,24 @@ impl AlertEngine {
     }
 }
 
+/// True when no part of the state failed to collect (not installed is fine).
+fn complete(s: &HostState) -> bool {
+    fn ok<T>(p: &Probed<T>) -> bool {
+        !matches!(p, Probed::Failed { .. } | Probed::PermissionDenied { .. })
+    }
+    s.errors.is_empty()
+        && ok(&s.facts)
+        && ok(&s.firewall)
+        && ok(&s.listeners)
+        && ok(&s.fail2ban)
+        && ok(&s.vpn)
+        && ok(&s.sshd)
+        && ok(&s.nginx)
+        && ok(&s.tls)
+        && ok(&s.services)
+        && ok(&s.counters)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -517,6 +537,39 @@ mod tests {
         assert_eq!(ev[0].alert.state, AlertState::Resolved);
         assert_eq!(ev[0].alert.resolved_at, Some(145));
         assert_eq!(e.firing().count(), 0);
+    }
+
+    fn complete_state(host: &str) -> HostState {
+        let mut s = state(host);
+        let ni = || "x".to_string();
+        s.facts = Probed::NotInstalled { tool: ni() };
+        s.vpn = Probed::NotInstalled { tool: ni() };
+        s.sshd = Probed::NotInstalled { tool: ni() };
+        s.nginx = Probed::NotInstalled { tool: ni() };
+        s.tls = Probed::NotInstalled { tool: ni() };
+        s.services = Probed::NotInstalled { tool: ni() };
+        s.counters = Probed::NotInstalled { tool: ni() };
+        s
+    }
+
+    #[test]
+    fn findings_need_a_complete_collection() {
+        let mut e = AlertEngine::new(Thresholds::default());
+        let f = Finding::new("SSH-PASSWORD-AUTH", "vpn1", "sshd accepts passwords")
+            .severity(Severity::High);
+        // First collection: sshd failed, so its finding is missing; no baseline from it.
+        let mut s = complete_state("vpn1");
+        s.sshd = Probed::not_collected("sshd", "timeout");
+        assert!(e.observe_state(&s, &[], 0).is_empty());
+        // Complete: this is the baseline, with the finding.
+        let s = complete_state("vpn1");
+        assert!(e.observe_state(&s, std::slice::from_ref(&f), 10).is_empty());
+        // A new high finding later alerts.
+        let g = Finding::new("FW-OFF", "vpn1", "firewall off").severity(Severity::Critical);
+        let ev = e.observe_state(&s, &[f, g], 20);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].alert.alert, "NEW-FINDING");
+        assert_eq!(ev[0].alert.check, "FW-OFF");
     }
 
     #[test]

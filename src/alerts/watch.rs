@@ -124,6 +124,7 @@ struct Watcher<'a, W: Write> {
     sink_problems: Vec<Option<String>>,
     tx: mpsc::Sender<CaptureEvent>,
     local_host: Option<String>,
+    baseline_taken: bool,
 }
 
 /// Runs `rampart watch` until the duration passes or the process is interrupted.
@@ -153,6 +154,7 @@ pub async fn run<W: Write>(
         fleet: FleetState { hosts: Vec::new() },
         tx,
         local_host: None,
+        baseline_taken: false,
     };
     if let Some(iface) = &opts.local_capture {
         let host = local_host(inv).unwrap_or_else(|| "local".to_string());
@@ -278,6 +280,15 @@ impl<W: Write> Watcher<'_, W> {
             events.extend(self.engine.observe_state(s, &mine, now));
         }
         self.emit(&events)?;
+        if !self.baseline_taken {
+            // Said once, on stderr: later changes are measured against this collection.
+            self.baseline_taken = true;
+            let ok = states.iter().filter(|s| !s.is_unreachable()).count();
+            eprintln!(
+                "rampart: watching {} host(s) ({ok} collected); baseline taken",
+                states.len()
+            );
+        }
         self.start_captures(&states, now);
         self.report_sinks();
         Ok(())

@@ -300,6 +300,8 @@ pub struct App {
     pub message: Option<Message>,
     /// The host whose live flow view was asked for.
     pub flow_host: Option<String>,
+    /// The latest flow snapshot and the host it is of (shown only while it is `flow_host`).
+    pub flows: Option<(String, Box<crate::traffic::FlowSnapshot>)>,
     /// Terminal size, for paging.
     pub size: (u16, u16),
     /// Bumped on every change that could alter the screen; the event loop draws only when it
@@ -361,6 +363,7 @@ impl App {
             posture_host: None,
             message: None,
             flow_host: None,
+            flows: None,
             size: (MIN_WIDTH, MIN_HEIGHT),
             revision: 0,
             seen_findings: None,
@@ -691,6 +694,14 @@ impl App {
                     h.total.pop_front();
                 }
                 h.last = Some(rates);
+                true
+            }
+            AppUpdate::Flows { host, snapshot } => {
+                // A late snapshot of a view already closed is dropped.
+                if self.flow_host.as_deref() != Some(host.as_str()) {
+                    return false;
+                }
+                self.flows = Some((host, snapshot));
                 true
             }
             AppUpdate::AlertRaised(a) => self.raise(a),

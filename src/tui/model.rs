@@ -203,6 +203,12 @@ pub enum AppUpdate {
     Clock { now: i64 },
     /// A message for the status line (sink failures, warnings).
     Message(String),
+    /// The latest summary of a host's live capture (answer to [`Effect::FlowView`]), about
+    /// once a second while the flow view is open.
+    Flows {
+        host: String,
+        snapshot: Box<crate::traffic::FlowSnapshot>,
+    },
 }
 
 /// What the console asks its runner to do. The console never does it itself.

@@ -544,8 +544,9 @@ pub(super) fn traffic(frame: &mut Frame, app: &App, area: Rect) {
     );
     let enter = app.keymap.key_for(crate::tui::keymap::Action::Enter);
     let back = app.keymap.key_for(crate::tui::keymap::Action::Back);
-    let flow_lines = match &app.flow_host {
-        Some(h) => vec![
+    let flow_lines = match (&app.flow_host, &app.flows) {
+        (Some(h), Some((fh, snap))) if fh == h => flow_view(app, h, snap, &back),
+        (Some(h), _) => vec![
             Line::styled(format!("live flows of {}", safe(h)), t.text),
             Line::styled(
                 "waiting for the capture (top sources, ports, new connections/s)",
@@ -553,7 +554,7 @@ pub(super) fn traffic(frame: &mut Frame, app: &App, area: Rect) {
             ),
             Line::styled(format!("{back}: stop the capture"), t.muted),
         ],
-        None => vec![Line::styled(
+        (None, _) => vec![Line::styled(
             format!("{enter}: live flows of the selected host"),
             t.muted,
         )],
@@ -564,4 +565,93 @@ pub(super) fn traffic(frame: &mut Frame, app: &App, area: Rect) {
             .block(block(app, Line::styled(" flows ", t.title), false)),
         flow,
     );
+}
+
+/// The live flow view: rates, handshake counts, top sources and ports side by side, then
+/// the largest flows. Text only, so it degrades to whatever height is left.
+fn flow_view<'a>(
+    app: &App,
+    host: &str,
+    s: &crate::traffic::FlowSnapshot,
+    back: &str,
+) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let mut v = vec![
+        Line::styled(
+            format!(
+                "{}: {} pkt/s {}/s  new conn/s {}  SYN {} SYN-ACK {}  unanswered SYN/s {}",
+                safe(host),
+                per_sec(s.packets_per_sec),
+                rate(s.bytes_per_sec),
+                per_sec(s.new_connections_per_sec),
+                s.syn,
+                s.syn_ack,
+                per_sec(s.unanswered_syn_per_sec),
+            ),
+            t.text,
+        ),
+        Line::styled(
+            format!(
+                "{:<26} {:>7} {:>8}   {:<12} {:>6}",
+                "TOP SOURCES", "PKTS", "BYTES", "TOP PORTS", "NEW"
+            ),
+            t.header,
+        ),
+    ];
+    let n = s.top_sources.len().max(s.top_dst_ports.len()).min(5);
+    for i in 0..n {
+        let left = s.top_sources.get(i).map_or_else(
+            || format!("{:<26} {:>7} {:>8}", "", "", ""),
+            |(ip, p, b)| {
+                format!(
+                    "{:<26} {:>7} {:>8}",
+                    fit(&ip.to_string(), 26, app.ascii),
+                    p,
+                    rate(*b as f64)
+                )
+            },
+        );
+        let right = s
+            .top_dst_ports
+            .get(i)
+            .map_or_else(String::new, |(proto, port, c)| {
+                format!("{:<12} {:>6}", format!("{port}/{proto}"), c)
+            });
+        v.push(Line::styled(format!("{left}   {right}"), t.text));
+    }
+    v.push(Line::styled(
+        format!(
+            "{:<5} {:<22} {:<22} {:>6} {:>8} {}",
+            "PROTO", "CLIENT", "SERVER", "PKTS", "BYTES", "STATE"
+        ),
+        t.header,
+    ));
+    for f in s.top_flows.iter().take(8) {
+        let state = f.tcp.map_or_else(String::new, |st| {
+            serde_json::to_value(st)
+                .ok()
+                .and_then(|x| x.as_str().map(str::to_string))
+                .unwrap_or_default()
+        });
+        v.push(Line::styled(
+            format!(
+                "{:<5} {:<22} {:<22} {:>6} {:>8} {}",
+                f.proto,
+                fit(&format!("{}:{}", f.client, f.client_port), 22, app.ascii),
+                fit(&format!("{}:{}", f.server, f.server_port), 22, app.ascii),
+                f.packets,
+                rate(f.bytes as f64),
+                state
+            ),
+            t.text,
+        ));
+    }
+    v.push(Line::styled(
+        format!(
+            "{} flows tracked, {} evicted, {} not IP, {} undecodable; {back}: stop the capture",
+            s.flows_tracked, s.flows_evicted, s.not_ip_total, s.decode_errors_total
+        ),
+        t.muted,
+    ));
+    v
 }

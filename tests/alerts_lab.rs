@@ -1,0 +1,467 @@
+//! Alerts on the lab, end to end with the real binary: a port opened on a lab host reaches a
+//! real Prometheus Alertmanager (Debian's `prometheus-alertmanager`, started here on a
+//! loopback port of its own) with the right labels and resolves when closed; a port scan
+//! between lab namespaces raises LIVE-PORT-SCAN in `rampart watch --json`; failed SSH logins
+//! make fail2ban ban and F2B-BAN-SPIKE fire; no tcpdump is left on a host after its capture
+//! stops or rampart is SIGKILLed. Traffic goes only to loopback and lab addresses.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Lab, TEST_SOURCE};
+
+/// The repository's lab inventory with a short refresh and the given `[alerting]` body.
+fn inventory(dir: &Path, alerting: &str) -> PathBuf {
+    let base =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory.toml"))
+            .unwrap();
+    let start = base.find("[alerting]").unwrap();
+    let end = base.find("[console]").unwrap();
+    let text = format!(
+        "{}[alerting]\n{alerting}\n\n[console]\nrefresh_secs = 2\n",
+        &base[..start],
+    );
+    assert!(end > start);
+    let p = dir.join("inventory.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `rampart watch` running, its stdout lines and stderr lines on channels.
+struct Watch {
+    child: Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+    seen_out: Vec<String>,
+    seen_err: Vec<String>,
+}
+
+impl Watch {
+    fn start(inv: &Path, args: &[&str]) -> Watch {
+        let mut child = Command::new(common::rampart_bin())
+            .arg("-i")
+            .arg(inv)
+            .arg("watch")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pipe = |r: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let out = pipe(Box::new(child.stdout.take().unwrap()));
+        let err = pipe(Box::new(child.stderr.take().unwrap()));
+        Watch {
+            child,
+            out,
+            err,
+            seen_out: Vec::new(),
+            seen_err: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Ok(l) = self.err.try_recv() {
+            self.seen_err.push(l);
+        }
+        while let Ok(l) = self.out.try_recv() {
+            self.seen_out.push(l);
+        }
+    }
+
+    /// Waits for a stdout JSON line satisfying `pred`.
+    fn wait_json(
+        &mut self,
+        what: &str,
+        secs: u64,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            self.drain();
+            for l in &self.seen_out {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(l)
+                    && pred(&v)
+                {
+                    return v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} within {secs}s.\nstdout:\n{}\nstderr:\n{}",
+                self.seen_out.join("\n"),
+                self.seen_err.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits for the first collection (the baseline).
+    fn wait_baseline(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            self.drain();
+            if self.seen_err.iter().any(|l| l.contains("baseline taken")) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "watch took no baseline: {}",
+                self.seen_err.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Processes named `comm` in a lab host's network namespace.
+fn procs_in(host: &str, comm: &str) -> Vec<u32> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", &format!("rpl-{host}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what} within {secs}s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A real Alertmanager on a free loopback port with its own storage; killed on drop.
+struct Alertmanager {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Alertmanager {
+    fn start() -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &cfg,
+            "route:\n  receiver: 'null'\n  group_wait: 1s\nreceivers:\n  - name: 'null'\n",
+        )
+        .unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (apt-get install prometheus-alertmanager)");
+        let url = format!("http://127.0.0.1:{port}");
+        let am = Alertmanager {
+            child,
+            url: url.clone(),
+            _dir: dir,
+        };
+        wait_until("Alertmanager healthy", 30, || {
+            rampart::alerts::http::alertmanager_healthy(&url, Duration::from_secs(2))
+        });
+        am
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let body = ureq::get(&format!("{}/api/v2/alerts", self.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap()
+    }
+}
+
+/// Starts a server on a lab host in the background; returns its pid.
+fn start_server(lab: &Lab, host: &str, port: u16) -> u32 {
+    let out = lab.exec(
+        host,
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "cd /tmp && setsid /usr/bin/python3 -m http.server {port} --bind 0.0.0.0 >/dev/null 2>&1 </dev/null & echo $!"
+            ),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn a_port_opened_on_a_lab_host_reaches_alertmanager_then_resolves() {
+    let lab = common::ensure_lab_exclusive();
+    let am = Alertmanager::start();
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path(), &format!("alertmanager = [\"{}\"]", am.url));
+    let mut w = Watch::start(&inv, &["--json", "--no-capture", "--duration", "4m"]);
+    w.wait_baseline();
+    let port = 18000 + (std::process::id() % 900) as u16;
+    let pid = start_server(&lab, "app1", port);
+    let key = format!("{port}/tcp");
+    let id = format!("DRIFT-NEW-PORT:app1:{key}");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let line = w.wait_json("DRIFT-NEW-PORT firing", 60, |v| {
+            v["id"] == id.as_str() && v["state"] == "firing"
+        });
+        assert_eq!(line["alert"], "DRIFT-NEW-PORT");
+        assert_eq!(line["host"], "app1");
+        assert_eq!(line["severity"], "medium");
+        assert!(line["summary"].as_str().unwrap().contains(&key));
+        // In Alertmanager, with the right labels and annotations.
+        let mut found = None;
+        wait_until("the alert in Alertmanager", 30, || {
+            found = am
+                .alerts()
+                .into_iter()
+                .find(|a| a["labels"]["rampart_id"] == id.as_str());
+            found.is_some()
+        });
+        let a = found.unwrap();
+        assert_eq!(a["labels"]["alertname"], "DRIFT-NEW-PORT");
+        assert_eq!(a["labels"]["severity"], "medium");
+        assert_eq!(a["labels"]["host"], "app1");
+        assert_eq!(a["labels"]["check"], "listeners");
+        assert!(a["annotations"]["summary"].as_str().unwrap().contains(&key));
+        assert!(
+            a["annotations"]["evidence"]
+                .as_str()
+                .unwrap()
+                .contains("python")
+        );
+        assert_eq!(a["status"]["state"], "active");
+    }));
+    // Close the port whatever happened.
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    w.wait_json("DRIFT-NEW-PORT resolved", 60, |v| {
+        v["id"] == id.as_str() && v["state"] == "resolved"
+    });
+    // Resolved in Alertmanager: endsAt in the past, so it is no longer listed as active.
+    wait_until("the alert resolved in Alertmanager", 30, || {
+        am.alerts()
+            .iter()
+            .filter(|a| a["labels"]["rampart_id"] == id.as_str())
+            .all(|a| a["status"]["state"] != "active")
+    });
+}
+
+#[test]
+fn a_port_scan_raises_live_port_scan_and_sigkill_leaves_no_tcpdump() {
+    let _lab = common::ensure_lab();
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path(), "[alerting.thresholds]\nscan_ports = 15");
+    let mut w = Watch::start(&inv, &["--json", "--capture", "db1", "--duration", "3m"]);
+    w.wait_baseline();
+    wait_until("tcpdump running on db1", 30, || {
+        !procs_in("db1", "tcpdump").is_empty()
+    });
+    // Give the capture a moment to be reading before the scan.
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    // From web1's namespace against db1 only: ports 1-40, 0.2 s each (db1 drops them).
+    let scan = Command::new("ip")
+        .args(["netns", "exec", "rpl-web1", "bash", "-c"])
+        .arg("for p in $(seq 1 40); do timeout 0.2 bash -c \"echo > /dev/tcp/10.77.12.11/$p\" 2>/dev/null; done")
+        .status()
+        .unwrap();
+    assert!(scan.success() || scan.code().is_some());
+    let v = w.wait_json("LIVE-PORT-SCAN on db1", 20, |v| {
+        v["alert"] == "LIVE-PORT-SCAN" && v["host"] == "db1" && v["state"] == "firing"
+    });
+    assert!(
+        v["summary"].as_str().unwrap().contains("10.77.10.11"),
+        "{v}"
+    );
+    assert_eq!(v["id"], "LIVE-PORT-SCAN:db1:10.77.10.11");
+    eprintln!(
+        "LIVE-PORT-SCAN after {:?} from the scan's start",
+        started.elapsed()
+    );
+    // SIGKILL: rampart gets no chance to clean up; the channel closing must end tcpdump.
+    let pid = w.child.id();
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    let _ = w.child.wait();
+    wait_until("no tcpdump left on db1 after SIGKILL", 20, || {
+        procs_in("db1", "tcpdump").is_empty()
+    });
+}
+
+#[test]
+fn closing_a_capture_stops_tcpdump_on_the_host() {
+    let _lab = common::ensure_lab();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let inv = rampart::inventory::Inventory::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory.toml"),
+        )
+        .unwrap();
+        let t = rampart::ssh::Transport::new(
+            &inv,
+            rampart::ssh::TransportOptions::from_inventory(&inv),
+        )
+        .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let task = rampart::traffic::capture::spawn_remote(t.clone(), "web2", tx);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while procs_in("web2", "tcpdump").is_empty() {
+            assert!(Instant::now() < deadline, "tcpdump did not start on web2");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Traffic to web2 from web1's namespace shows up in the snapshots.
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "rpl-web1",
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "http://10.77.10.12/",
+            ])
+            .status();
+        let web1: std::net::IpAddr = "10.77.10.11".parse().unwrap();
+        let mut seen = false;
+        while !seen && Instant::now() < deadline {
+            if let Ok(Some(rampart::traffic::capture::CaptureEvent::Snapshot {
+                snapshot, ..
+            })) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await
+            {
+                seen = snapshot.top_sources.iter().any(|s| s.0 == web1)
+                    && snapshot.top_dst_ports.iter().any(|p| p.1 == 80);
+            }
+        }
+        assert!(seen, "the capture never showed web1 -> web2:80");
+        task.stop().await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !procs_in("web2", "tcpdump").is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "tcpdump still runs on web2 after the capture closed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        t.close().await;
+    });
+}
+
+fn fail_logins(lab: &Lab, host: &str, n: usize) {
+    for i in 0..n {
+        let user = format!("nosuch{}x{i}", std::process::id());
+        let _ = lab.in_bastion_netns(
+            "ssh",
+            &[
+                "-F",
+                "/dev/null",
+                "-b",
+                TEST_SOURCE,
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ConnectTimeout=5",
+                &format!("{user}@{}", common::address(host)),
+                "true",
+            ],
+        );
+    }
+}
+
+#[test]
+fn failed_logins_make_fail2ban_ban_and_ban_spike_fires() {
+    let lab = common::ensure_lab_exclusive();
+    let host = "db1";
+    // Start from no ban of the test source.
+    let _ = lab.exec(
+        host,
+        "fail2ban-client",
+        &["set", "sshd", "unbanip", TEST_SOURCE],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(
+        dir.path(),
+        "[alerting.thresholds]\nban_spike_per_minute = 1",
+    );
+    let mut w = Watch::start(&inv, &["--json", "--no-capture", "--duration", "3m"]);
+    w.wait_baseline();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // maxretry is 5 in the lab's jail.
+        fail_logins(&lab, host, 7);
+        wait_until("fail2ban banned the test source", 40, || {
+            let out = lab.exec(host, "fail2ban-client", &["status", "sshd"]);
+            String::from_utf8_lossy(&out.stdout).contains(TEST_SOURCE)
+        });
+        let v = w.wait_json("F2B-BAN-SPIKE on db1", 40, |v| {
+            v["alert"] == "F2B-BAN-SPIKE" && v["host"] == host && v["state"] == "firing"
+        });
+        let ev = v["evidence"].to_string();
+        assert!(ev.contains(TEST_SOURCE), "{v}");
+        assert!(ev.contains("sshd"), "{v}");
+    }));
+    // Restore: unban, whatever happened.
+    let _ = lab.exec(
+        host,
+        "fail2ban-client",
+        &["set", "sshd", "unbanip", TEST_SOURCE],
+    );
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
