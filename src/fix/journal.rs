@@ -128,8 +128,13 @@ impl Journal {
         }
     }
 
-    /// Also writes intents and outcomes to the history store's fix journal.
-    pub fn with_store(mut self, store: crate::store::Store) -> Journal {
+    /// Also writes intents and outcomes to the history store's fix journal. Rows a crash
+    /// left `running` although this journal has their run's outcome (the process died
+    /// between the JSONL line and its mirror) are closed with that outcome first.
+    pub fn with_store(mut self, mut store: crate::store::Store) -> Journal {
+        if let Err(e) = self.reconcile(&mut store) {
+            tracing::warn!("fix journal store: {e}");
+        }
         self.store = Some(std::sync::Arc::new(std::sync::Mutex::new(StoreMirror {
             store,
             open: std::collections::HashMap::new(),
@@ -137,10 +142,68 @@ impl Journal {
         self
     }
 
+    /// Closes the store's `running` rows whose run has an outcome in the JSONL journal.
+    fn reconcile(&self, store: &mut crate::store::Store) -> Result<(), String> {
+        use crate::store::journal::FixOutcome;
+        let rows = store.unfinished().map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let recs = self.records().map_err(|e| e.to_string())?;
+        for row in rows {
+            let run = recs.iter().find_map(|r| match r {
+                Record::Intent {
+                    run,
+                    host,
+                    fix,
+                    started,
+                    ..
+                } if *host == row.intent.host
+                    && *fix == row.intent.fix_id
+                    && *started == row.intent.started_at =>
+                {
+                    Some(run.as_str())
+                }
+                _ => None,
+            });
+            let Some(run) = run else { continue };
+            let Some((outcome, verified, message)) = recs.iter().find_map(|r| match r {
+                Record::Outcome {
+                    run: r_run,
+                    outcome,
+                    verified,
+                    message,
+                    ..
+                } if r_run == run => Some((*outcome, *verified, message)),
+                _ => None,
+            }) else {
+                continue;
+            };
+            store
+                .journal_finish(
+                    row.id,
+                    &FixOutcome {
+                        finished_at: crate::audit::now_secs(),
+                        state: store_state(outcome),
+                        outcome: message.clone(),
+                        output: String::new(),
+                        exit_statuses: Vec::new(),
+                        verification: Some(if verified {
+                            "verified by re-collecting".into()
+                        } else {
+                            "not verified".into()
+                        }),
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Mirrors a record into the store. A store failure is returned as a message for the
     /// caller to report; the JSONL line is already on disk.
     fn mirror(&self, rec: &Record) -> Result<(), String> {
-        use crate::store::journal::{FixIntent, FixOutcome, FixState};
+        use crate::store::journal::{FixIntent, FixOutcome};
         let Some(m) = &self.store else {
             return Ok(());
         };
@@ -190,12 +253,7 @@ impl Journal {
                 let Some((id, output, exits)) = m.open.remove(run) else {
                     return Ok(());
                 };
-                let state = match outcome {
-                    OutcomeKind::Applied | OutcomeKind::AlreadyApplied => FixState::Succeeded,
-                    OutcomeKind::RolledBack => FixState::RolledBack,
-                    OutcomeKind::Interrupted => FixState::Abandoned,
-                    OutcomeKind::Failed | OutcomeKind::Refused => FixState::Failed,
-                };
+                let state = store_state(*outcome);
                 m.store
                     .journal_finish(
                         id,
@@ -315,6 +373,17 @@ impl Journal {
             }
         }
         Ok(out)
+    }
+}
+
+/// The store's state for a journal outcome.
+fn store_state(outcome: OutcomeKind) -> crate::store::journal::FixState {
+    use crate::store::journal::FixState;
+    match outcome {
+        OutcomeKind::Applied | OutcomeKind::AlreadyApplied => FixState::Succeeded,
+        OutcomeKind::RolledBack => FixState::RolledBack,
+        OutcomeKind::Interrupted => FixState::Abandoned,
+        OutcomeKind::Failed | OutcomeKind::Refused => FixState::Failed,
     }
 }
 
