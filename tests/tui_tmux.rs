@@ -119,3 +119,65 @@ fn read_only_console_never_opens_the_fix_dialog() {
     assert!(!s.contains("commands, exactly as they will be sent"), "{s}");
     t.keys(&["q"]);
 }
+
+/// One key plus confirmation fixes a deliberate misconfiguration from the console, and the
+/// re-verification shows the finding gone. web2's fail2ban is stopped in the lab; `f2b-start`
+/// is low risk (y confirms). The test stops fail2ban again afterwards (the designed state).
+#[test]
+fn console_fixes_a_finding_with_one_key_and_verifies() {
+    let lab = common::ensure_lab_exclusive();
+    let t = Tmux::start(&[]);
+    t.wait_for("every lab host, collected", |s| {
+        HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
+    });
+    t.keys(&["2", "/", "IPS-FAIL2BAN-DOWN", "Enter"]);
+    t.wait_for("the web2 finding", |s| {
+        s.contains("IPS-FAIL2BAN-DOWN") && s.contains("fail2ban is installed but not running")
+    });
+    t.keys(&["f"]);
+    let s = t.wait_for("the fix dialog", |s| {
+        s.contains("commands, exactly as they will be sent")
+    });
+    assert!(s.contains("f2b-start"), "{s}");
+    assert!(
+        s.contains("fail2ban-client"),
+        "the exact command is shown:\n{s}"
+    );
+    t.keys(&["y"]);
+    let s = t.wait_for("the verified result", |s| {
+        s.contains("verified: the finding is gone")
+            || s.contains("fix finished")
+            || s.contains("failed")
+    });
+    t.keys(&["q"]);
+    // An independent re-audit of web2 agrees: fail2ban runs now.
+    let audit = Command::new(common::rampart_bin())
+        .args([
+            "--inventory",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.toml"),
+        ])
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--no-history",
+            "--hosts",
+            "web2",
+        ])
+        .output()
+        .expect("audit");
+    let report = String::from_utf8_lossy(&audit.stdout).into_owned();
+    // Restore the designed misconfiguration before asserting, so a failure leaves the lab as
+    // the other tests expect it.
+    let _ = lab.exec("web2", "fail2ban-client", &["stop"]);
+    assert!(
+        s.contains("verified: the finding is gone") || s.contains("fix finished: "),
+        "{s}"
+    );
+    assert!(!s.contains("NOT verified") && !s.contains("failed"), "{s}");
+    assert!(
+        report.contains("RATE-LIMIT-MISSING"),
+        "the audit ran: {report}"
+    );
+    assert!(!report.contains("IPS-FAIL2BAN-DOWN"), "{report}");
+}
