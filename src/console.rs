@@ -44,6 +44,9 @@ struct Gatherer {
     sinks: crate::alerts::Sinks,
     /// The last problem each sink reported, so a failure is shown once, not every refresh.
     sink_problems: Vec<Option<String>>,
+    /// The live capture behind the flow view, when it is open.
+    capture: Option<crate::traffic::capture::CaptureTask>,
+    capture_tx: mpsc::Sender<crate::traffic::capture::CaptureEvent>,
 }
 
 /// Builds the read-only transport the console collects with.
@@ -95,6 +98,7 @@ pub async fn gather(
         let _ = updates.try_send(AppUpdate::Message(format!("cloud security groups: {e}")));
         Vec::new()
     });
+    let (capture_tx, mut capture_rx) = mpsc::channel(64);
     let engine = crate::alerts::AlertEngine::from_inventory(&inv);
     let sinks = crate::alerts::Sinks::from_inventory(&inv, engine.thresholds().resend_secs);
     let mut g = Gatherer {
@@ -110,6 +114,8 @@ pub async fn gather(
         engine,
         sink_problems: vec![None; sinks.statuses().len()],
         sinks,
+        capture: None,
+        capture_tx,
     };
     g.report_unfinished().await;
     let mut interval = tokio::time::interval(g.opts.refresh);
@@ -125,7 +131,11 @@ pub async fn gather(
                 }
                 Some(other) => g.handle(other).await,
             },
+            Some(ev) = capture_rx.recv() => g.capture_event(ev).await,
         }
+    }
+    if let Some(c) = g.capture.take() {
+        c.stop().await;
     }
     g.sinks.flush(Duration::from_secs(3)).await;
     g.transport.close().await;
@@ -233,11 +243,19 @@ impl Gatherer {
                 // Whatever happened, show the fleet as it is now.
                 self.refresh().await;
             }
-            Effect::FlowView { host: Some(h) } => {
-                self.send(AppUpdate::Message(format!(
-                    "flow view of {h}: live capture is not built yet"
-                )))
-                .await;
+            Effect::FlowView { host } => {
+                // One capture at a time: closing the view, or opening another host's, stops
+                // the running one (its channel closes and tcpdump ends on the host).
+                if let Some(c) = self.capture.take() {
+                    c.stop().await;
+                }
+                if let Some(h) = host {
+                    self.capture = Some(crate::traffic::capture::spawn_remote(
+                        (*self.transport).clone(),
+                        &h,
+                        self.capture_tx.clone(),
+                    ));
+                }
             }
             Effect::AcknowledgeAlert { id } => {
                 let events: Vec<_> = self.engine.acknowledge(&id).into_iter().collect();
@@ -247,7 +265,30 @@ impl Gatherer {
                 let events: Vec<_> = self.engine.silence(&id, until).into_iter().collect();
                 self.emit(&events).await;
             }
-            Effect::FlowView { host: None } | Effect::Refresh | Effect::Quit => {}
+            Effect::Refresh | Effect::Quit => {}
+        }
+    }
+
+    /// A capture's snapshot feeds the flow view and the live-traffic detectors.
+    async fn capture_event(&mut self, ev: crate::traffic::capture::CaptureEvent) {
+        use crate::traffic::capture::CaptureEvent;
+        let now = crate::audit::now_secs();
+        match ev {
+            CaptureEvent::Snapshot { host, snapshot } => {
+                let events = self.engine.observe_flows(&host, &snapshot, now);
+                self.send(AppUpdate::Flows { host, snapshot }).await;
+                self.emit(&events).await;
+            }
+            CaptureEvent::Failed { host, message } => {
+                self.capture = None;
+                self.send(AppUpdate::Message(format!(
+                    "flow view of {host}: {}",
+                    crate::sanitize::clean_line(&message)
+                )))
+                .await;
+                let events = self.engine.capture_stopped(&host, now);
+                self.emit(&events).await;
+            }
         }
     }
 
