@@ -34,8 +34,8 @@ impl Ctx<'_> {
         InventoryError::Invalid {
             path: self.path.to_path_buf(),
             line: self.line_of(offset),
-            key: key.to_string(),
-            message: message.into(),
+            key: visible(key),
+            message: visible(&message.into()),
         }
     }
 
@@ -78,6 +78,23 @@ pub fn is_valid_user(s: &str) -> bool {
         && (s.as_bytes()[0].is_ascii_alphanumeric() || s.as_bytes()[0] == b'_')
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Text for an error message with every control character and bidi override written as an
+/// escape: keys come from the file (a quoted TOML key can hold ESC or U+202E), and the
+/// message goes to a terminal.
+fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn describe(s: &str) -> String {

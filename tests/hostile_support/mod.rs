@@ -408,3 +408,115 @@ pub fn ssh_as(lab: &Lab, user: &str, host: &str, command: &str) -> Output {
         .arg(command);
     c.output().expect("run ssh")
 }
+
+// --- Inventory injection cases ------------------------------------------------------------
+
+/// Hostile values: options, shell syntax, line breaks, NUL, other controls.
+pub const HOSTILE_VALUES: &[&str] = &[
+    "-oProxyCommand=touch /tmp/rampart-pwned",
+    "-p2222",
+    "x; touch /tmp/rampart-pwned",
+    "x && id",
+    "x | id",
+    "$(touch /tmp/rampart-pwned)",
+    "${IFS}id",
+    "`touch /tmp/rampart-pwned`",
+    "x\nid",
+    "x\rid",
+    "x\u{0}id",
+    "x id",
+    "x\tid",
+    "'x'",
+    "\"x\"",
+    "x\u{1b}[31m",
+    "x\u{202e}di",
+    "../../etc/passwd",
+    "x>/tmp/rampart-pwned",
+    "",
+];
+
+/// A small valid inventory; `{F}` marks where one field's hostile value goes.
+const BASE: &str = r#"
+[defaults]
+user = "root"
+bastion = "edge"
+[segments]
+admin = ["10.77.9.0/24"]
+dmz = ["10.77.10.0/24"]
+[[host]]
+name = "edge"
+address = "10.77.0.10"
+roles = ["bastion"]
+bastion = "none"
+[[host]]
+name = "web1"
+address = "10.77.10.11"
+roles = ["web"]
+"#;
+
+/// Every injection case: (field, hostile value, inventory text). The value is written as a
+/// TOML string (escaped by the toml crate, so `\n` and NUL reach the loader as themselves);
+/// ports and CIDRs get it too, where a number or a network is expected.
+pub fn injection_cases() -> Vec<(String, String, String)> {
+    let fields: &[(&str, &str, &str)] = &[
+        ("host name", "name = \"web1\"", "name = {F}"),
+        ("address", "address = \"10.77.10.11\"", "address = {F}"),
+        ("user", "roles = [\"web\"]", "roles = [\"web\"]\nuser = {F}"),
+        ("default user", "user = \"root\"", "user = {F}"),
+        ("port", "roles = [\"web\"]", "roles = [\"web\"]\nport = {F}"),
+        (
+            "bastion",
+            "roles = [\"web\"]",
+            "roles = [\"web\"]\nbastion = {F}",
+        ),
+        ("role", "roles = [\"web\"]", "roles = [{F}]"),
+        ("segment CIDR", "dmz = [\"10.77.10.0/24\"]", "dmz = [{F}]"),
+        (
+            "segment name",
+            "dmz = [\"10.77.10.0/24\"]",
+            "{K} = [\"10.77.10.0/24\"]",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (field, find, replace) in fields {
+        let mut values: Vec<String> = HOSTILE_VALUES.iter().map(|v| v.to_string()).collect();
+        // Valid-looking prefixes carrying the payload, for fields that parse numbers/nets.
+        if *field == "address" || *field == "segment CIDR" {
+            // (Not "" or "-p2222": "10.77.10.11-p2222" is a well-formed DNS name.)
+            for v in HOSTILE_VALUES
+                .iter()
+                .filter(|v| !v.is_empty() && **v != "-p2222")
+            {
+                values.push(format!("10.77.10.11{v}"));
+            }
+            values.push("10.77.10.0/33".into());
+            values.push("10.77.10.11/24".into());
+        }
+        if *field == "port" {
+            values.extend(["22 ", "22;", "0", "-1", "65536", "1e3"].map(String::from));
+        }
+        for v in values {
+            if v.is_empty() && *field == "role" {
+                continue;
+            }
+            let lit = toml::Value::String(v.clone()).to_string();
+            let rep = if replace.contains("{K}") {
+                // A TOML key: quoted so that any text can be one.
+                replace.replace("{K}", &lit)
+            } else {
+                replace.replace("{F}", &lit)
+            };
+            out.push((field.to_string(), v, BASE.replacen(find, &rep, 1)));
+        }
+        if *field == "port" {
+            for n in ["-1", "0", "65536", "99999999999"] {
+                out.push((
+                    field.to_string(),
+                    n.to_string(),
+                    BASE.replacen(find, &format!("roles = [\"web\"]\nport = {n}"), 1),
+                ));
+            }
+        }
+    }
+    out
+}
