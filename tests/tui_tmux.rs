@@ -181,3 +181,64 @@ fn console_fixes_a_finding_with_one_key_and_verifies() {
     );
     assert!(!report.contains("IPS-FAIL2BAN-DOWN"), "{report}");
 }
+
+/// Live rates for every host, and the live flow view of one: the capture shows connections
+/// made to it while the view is open, and closing the view leaves no tcpdump on the host.
+#[test]
+fn traffic_pane_shows_rates_and_a_live_flow_view() {
+    let lab = common::ensure_lab();
+    let t = Tmux::start(&["--read-only"]);
+    t.wait_for("the hosts", |s| {
+        HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
+    });
+    // Rates need two samples: refresh once more now.
+    t.keys(&["4", "r"]);
+    t.wait_for("a rate sample for every host", |s| {
+        !s.contains("no samples yet") && s.contains("RX/s")
+    });
+    // web1 is the second row of the Traffic pane (inventory order).
+    t.keys(&["g", "j", "Enter"]);
+    t.wait_for("the flow view of web1", |s| {
+        s.contains("web1:") && s.contains("flows tracked")
+    });
+    // Traffic to web1 from the bastion while the capture runs.
+    for _ in 0..5 {
+        let _ = lab.in_bastion_netns(
+            "curl",
+            &[
+                "-sk",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "3",
+                "https://10.77.10.11/",
+            ],
+        );
+    }
+    let s = t.wait_for("connections in the flow view", |s| {
+        s.contains("10.77.9.10") && s.contains("443")
+    });
+    assert!(s.contains("SYN"), "{s}");
+    t.keys(&["Escape"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // The PID namespace is the machine's: look only at web1's network namespace.
+        let pids = Command::new("ip")
+            .args(["netns", "pids", "rpl-web1"])
+            .output()
+            .expect("ip netns pids");
+        let tcpdump = String::from_utf8_lossy(&pids.stdout).lines().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{}/comm", pid.trim()))
+                .is_ok_and(|c| c.trim() == "tcpdump")
+        });
+        if !tcpdump {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tcpdump still runs on web1 after the view closed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    t.keys(&["q"]);
+}
