@@ -285,20 +285,22 @@ pub fn allow_list() -> Vec<rampart::ssh::ReadCommand> {
 /// (with or without sudo), optionally under the remote `timeout` wrapper; `Err(why)`
 /// otherwise. The check rebuilds the text from the allow-list and compares it whole.
 pub fn classify(recorded: &str) -> Result<Vec<String>, String> {
-    // The remote timeout wrapper: `timeout -s KILL N sh -c '<inner>'`.
-    let inner = match recorded.strip_prefix("timeout -s KILL ") {
-        Some(rest) => {
-            let (secs, quoted) = rest
-                .split_once(" sh -c ")
-                .ok_or_else(|| "a timeout wrapper of an unknown form".to_string())?;
-            let secs: u64 = secs.parse().map_err(|_| "bad timeout".to_string())?;
-            let inner = sh_unquote(quoted).ok_or_else(|| "bad quoting".to_string())?;
+    // The remote timeout wrapper (`... timeout -s KILL N ... sh -c '<inner>'`): take N and
+    // the quoted inner text, and accept it only if the wrapper rebuilds exactly.
+    let inner = match (recorded.find("KILL "), recorded.find(" sh -c '")) {
+        (Some(k), Some(q)) if k < q => {
+            let secs: u64 = recorded[k + 5..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| "bad timeout".to_string())?;
+            let inner = sh_unquote(&recorded[q + 7..]).ok_or_else(|| "bad quoting".to_string())?;
             if rampart::ssh::command::with_remote_timeout(&inner, secs) != recorded {
                 return Err("the timeout wrapper does not rebuild".into());
             }
             inner
         }
-        None => recorded.to_string(),
+        _ => recorded.to_string(),
     };
     let list = allow_list();
     for sudo in [false, true] {
