@@ -116,13 +116,15 @@ pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
         Cell::from(mark(SortColumn::Traffic, "TRAFFIC")),
     ]);
     let mut last_group = None;
+    // Every row is built (the table scrolls), so scores and counts come from one pass over
+    // the findings rather than one pass per host.
+    let keys = app.sort_keys();
     let body: Vec<Row> = rows
         .iter()
-        .filter_map(|i| app.hosts.get(*i))
-        .map(|h| {
+        .filter_map(|i| app.hosts.get(*i).map(|h| (*i, h)))
+        .map(|(i, h)| {
             let state = app.conn_state(&h.name);
-            let counts = app.counts(&h.name);
-            let score = app.score(&h.name);
+            let (score, counts) = keys.get(i).copied().unwrap_or((None, [0; 4]));
             let mut cells = Vec::new();
             if grouped {
                 let grp = app.group_of(h);
