@@ -314,3 +314,52 @@ proptest! {
         let _ = decode_all(&bytes, chunk);
     }
 }
+
+/// Measurement, not a check (run with `--release -- --ignored --nocapture`): packets per
+/// second through the reader, decoder and flow table, replaying the lab captures.
+#[test]
+#[ignore]
+fn measure_decode_throughput() {
+    let mut stream = read("any-sll2-web2");
+    let header = stream[..24].to_vec();
+    let records = stream.split_off(24);
+    // Offsets of each record's IPv4 source address (LINUX_SLL2: 20-byte link header),
+    // so every copy comes from other addresses: many flows, evictions, full top-K lists.
+    let mut src_at = Vec::new();
+    let mut off = 0;
+    while off + 16 <= records.len() {
+        let incl = u32::from_le_bytes(records[off + 8..off + 12].try_into().unwrap()) as usize;
+        let data = off + 16;
+        if incl >= 20 + 20 && records[data] == 0x08 && records[data + 1] == 0x00 {
+            src_at.push(data + 20 + 12);
+        }
+        off = data + incl;
+    }
+    let mut big = header;
+    for i in 0..2000u32 {
+        let mut copy = records.clone();
+        for &a in &src_at {
+            copy[a + 2] = (i >> 8) as u8;
+            copy[a + 3] = i as u8;
+        }
+        big.extend_from_slice(&copy);
+    }
+    let mut r = PcapReader::new();
+    let mut t = FlowTable::new(4096);
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    for c in big.chunks(64 * 1024) {
+        r.push(c);
+        n += rampart::traffic::drain(&mut r, &mut t, None).unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let snap = t.snapshot(0);
+    eprintln!(
+        "{n} packets ({} MB of pcap) in {secs:.3}s: {:.0} packets/s; {} flows held, {} evicted",
+        big.len() / 1_000_000,
+        n as f64 / secs,
+        snap.flows_tracked,
+        snap.flows_evicted
+    );
+    assert!(n > 0);
+}

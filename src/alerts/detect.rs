@@ -494,6 +494,32 @@ mod tests {
     }
 
     #[test]
+    fn syn_flood_needs_unanswered_syns_above_the_threshold() {
+        let t = Thresholds {
+            syn_flood_per_sec: 50.0,
+            ..Thresholds::default()
+        };
+        let mut snap = FlowSnapshot {
+            window_secs: 10.0,
+            syn: 600,
+            syn_ack: 590,
+            unanswered_syn_per_sec: 49.0,
+            ..FlowSnapshot::default()
+        };
+        assert!(syn_flood(&snap, &t).is_empty());
+        snap.unanswered_syn_per_sec = 60.0;
+        snap.top_sources = vec![("10.77.10.11".parse().unwrap(), 600, 36000)];
+        let c = syn_flood(&snap, &t);
+        assert_eq!(c[0].kind, kind::LIVE_SYN_FLOOD);
+        assert!(
+            c[0].summary.contains("600 SYN vs 590 SYN-ACK"),
+            "{}",
+            c[0].summary
+        );
+        assert!(c[0].evidence[0].contains("10.77.10.11"));
+    }
+
+    #[test]
     fn spikes_need_factor_and_floor() {
         let t = Thresholds::default();
         assert!(traffic_spike(2e6, 1e6, &t).is_empty());
