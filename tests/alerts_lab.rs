@@ -367,12 +367,12 @@ fn closing_a_capture_stops_tcpdump_on_the_host() {
                 "netns",
                 "exec",
                 "rpl-web1",
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "http://10.77.10.12/",
+                "timeout",
+                "3",
+                "bash",
+                "-c",
             ])
+            .arg("exec 3<>/dev/tcp/10.77.10.12/80; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3 >/dev/null")
             .status();
         let web1: std::net::IpAddr = "10.77.10.11".parse().unwrap();
         let mut seen = false;
