@@ -14,7 +14,8 @@
 #
 # Results: benches/fanout/results/STAMP/ (summary.md, summary.json, per-tool raw files).
 # Environment: RAMPART_BENCH_OUT (results dir), FORKS (50), WARM_ROUNDS (3),
-# BASTION_DELAY_US (1000), TARGET_DELAY_US (5000), TOOL_TIMEOUT (300 s per tool run).
+# BASTION_DELAY_US (1000), TARGET_DELAY_US (5000), TOOL_TIMEOUT (300 s per tool run),
+# COMMAND_TIMEOUT (rampart's [transport] command_timeout_secs in the bench inventory, 120).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +27,7 @@ WARM_ROUNDS=${WARM_ROUNDS:-3}
 BASTION_DELAY_US=${BASTION_DELAY_US:-1000}
 TARGET_DELAY_US=${TARGET_DELAY_US:-5000}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-300}
+COMMAND_TIMEOUT=${COMMAND_TIMEOUT:-120}
 OUT=${RAMPART_BENCH_OUT:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 STATE=${XDG_STATE_HOME:-$HOME/.local/state}/rampart/lab
@@ -78,6 +80,7 @@ cleanup() {
 	ip netns exec rpl-core iptables -t mangle -D POSTROUTING -o br-fleet \
 		-j NFQUEUE --queue-num $Q_TARGETS --queue-bypass 2>/dev/null
 	for p in "${DELAY_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	[ -n "${CP:-}" ] && rm -rf "$CP"
 	for d in "$CG"/rampart-bench-*; do
 		[ -d "$d" ] || continue
 		for p in $(cat "$d/cgroup.procs"); do kill "$p" 2>/dev/null; done
@@ -128,7 +131,7 @@ print("%.2f" % (sorted(t)[2] * 1000))' "$2"
 	echo "kernel: $(uname -r)"
 	echo "uptime: $(uptime)"
 	echo "openssh: $(ssh -V 2>&1)"
-	echo "ansible: $("$VENV/bin/ansible" --version | head -1)"
+	echo "ansible: $("$VENV/bin/ansible" --version 2>/dev/null | sed -n 1p)"
 	echo "rampart: $(git -C "$ROOT" rev-parse --short HEAD)"
 } >"$OUT/machine.txt"
 
@@ -195,6 +198,10 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 	{
 		printf '[defaults]\nuser = "root"\nbastion = "edge"\n'
 		printf 'identity_files = ["%s"]\nknown_hosts = ["%s"]\n\n' "$STATE/id_ed25519" "$STATE/known_hosts"
+		# Every lab host runs on this machine's cores: N probe scripts at once take about N
+		# times as long each, so the default 20 s command timeout would fail every host at
+		# N=200 (docs/benchmarks.md). COMMAND_TIMEOUT=20 measures that.
+		printf '[transport]\ncommand_timeout_secs = %s\n\n' "$COMMAND_TIMEOUT"
 		printf '[[host]]\nname = "edge"\naddress = "10.77.0.10"\nroles = ["bastion"]\nbastion = "none"\n'
 		awk -v want="$N" '$1=="Host" && $2 ~ /^s[0-9]+$/ {h=$2} $1=="HostName" && h!="" && n<want {printf "\n[[host]]\nname = \"%s\"\naddress = \"%s\"\n", h, $2; h=""; n++}' "$CFG"
 	} >"$D/inventory.toml"
@@ -204,7 +211,9 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 		cat "$D/hosts"
 		printf '\n[targets:vars]\nansible_user=root\nansible_python_interpreter=/usr/bin/python3\n'
 	} >"$D/ansible-inventory.ini"
-	mkdir -p "$D/ansible-cp"
+	# Control sockets live under a short path: a Unix socket path has at most 107 bytes.
+	CP=$(mktemp -d /tmp/rfb.XXXXXX)
+	mkdir -p "$CP/a" "$CP/f"
 	cat >"$D/ansible.cfg" <<-EOF
 		[defaults]
 		forks = $FORKS
@@ -214,7 +223,7 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 		[ssh_connection]
 		pipelining = True
 		ssh_args = -F $CFG -o ControlMaster=auto -o ControlPersist=60s
-		control_path_dir = $D/ansible-cp
+		control_path_dir = $CP/a
 		control_path = %(directory)s/%%C
 	EOF
 	# The probe script as an unsafe (never templated) variable: it holds `{#` and friends.
@@ -252,7 +261,7 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 		"$VENV/bin/ansible" targets -i "$D/ansible-inventory.ini" -o -m shell \
 		-e "@$D/ansible-vars.yml" -a '{{ probe }}'
 	cg_ns "$cg" >"$D/ansible.cpu_ns"
-	for s in "$D"/ansible-cp/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit dummy 2>/dev/null; done
+	for s in "$CP"/a/*; do if [ -S "$s" ]; then ssh -o ControlPath="$s" -O exit dummy 2>/dev/null || true; fi; done
 	cg_drop "$cg"
 	log_count "$m" ansible
 	say "N=$N: ansible $(cat "$D/ansible.time" | tr '\n' ' ')"
@@ -277,15 +286,19 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 	say "N=$N: ssh -J $(cat "$D/ssh.time" | tr '\n' ' ')"
 
 	# (d) the floor: OpenSSH over already-open multiplexed connections, one command per host.
-	mkdir -p "$D/floor-cp" "$D/floor-out"
+	mkdir -p "$D/floor-out"
 	cg=$(cg_new "floor-$N")
 	cat >"$D/floor-master.sh" <<-EOF
 		#!/bin/sh
-		ssh -F "$CFG" -o ControlMaster=yes -o ControlPath="$D/floor-cp/%C" -o ControlPersist=600 -N -f "\$1"
+		for i in 1 2 3; do
+			ssh -F "$CFG" -o ControlMaster=yes -o ControlPath="$CP/f/%C" -o ControlPersist=600 -N -f "\$1" && exit 0
+			sleep 1
+		done
+		exit 1
 	EOF
 	cat >"$D/floor-one.sh" <<-EOF
 		#!/bin/sh
-		ssh -F "$CFG" -o ControlMaster=no -o ControlPath="$D/floor-cp/%C" "\$1" "\$(cat "$OUT/script.sh")" \\
+		ssh -F "$CFG" -o ControlMaster=no -o ControlPath="$CP/f/%C" "\$1" "\$(cat "$OUT/script.sh")" \\
 			>"$D/floor-out/\$1.out" 2>"$D/floor-out/\$1.err"
 		echo "\$1 \$?" >>"$D/floor.rc"
 	EOF
@@ -300,8 +313,9 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 	echo $(($(cg_ns "$cg") - before)) >"$D/floor.cpu_ns"
 	log_count "$m" floor
 	say "N=$N: floor $(cat "$D/floor.time" | tr '\n' ' ')"
-	for s in "$D"/floor-cp/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit dummy 2>/dev/null; done
+	for s in "$CP"/f/*; do if [ -S "$s" ]; then ssh -o ControlPath="$s" -O exit dummy 2>/dev/null || true; fi; done
 	cg_drop "$cg"
+	rm -rf "$CP"
 done
 
 # --- a capture of real lab traffic for the decoding bench, and tcpdump's own time on it ----
