@@ -321,10 +321,9 @@ pub async fn collect(
 ) -> FleetState {
     use futures::StreamExt as _;
     let total = selected.len();
-    let mut pending: futures::stream::FuturesUnordered<_> = selected
-        .iter()
+    let mut pending = futures::stream::iter(selected.iter())
         .map(|h| crate::collect::collect_host(transport, h))
-        .collect();
+        .buffer_unordered(crate::collect::MAX_IN_FLIGHT);
     let mut done = Vec::with_capacity(total);
     while let Some(state) = pending.next().await {
         done.push(state);

@@ -154,10 +154,14 @@ impl Gatherer {
         let inv = Arc::clone(&self.inv);
         let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
         let transport = Arc::clone(&self.transport);
-        let mut pending: futures::stream::FuturesUnordered<_> = hosts
+        // Made up front (a lazy map does not satisfy the spawned task's Send bound); they
+        // run only as the buffer polls them.
+        let futs: Vec<_> = hosts
             .iter()
             .map(|h| crate::collect::collect_host(&transport, h))
             .collect();
+        let mut pending =
+            futures::stream::iter(futs).buffer_unordered(crate::collect::MAX_IN_FLIGHT);
         let am = crate::audit::alertmanager_ok(&inv);
         tokio::pin!(am);
         let mut am_result = None;

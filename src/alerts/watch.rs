@@ -240,11 +240,9 @@ impl<W: Write> Watcher<'_, W> {
     async fn refresh(&mut self) -> Result<(), WatchError> {
         let inv = self.inv;
         let transport = self.transport.clone();
-        let states: Vec<HostState> = inv
-            .hosts
-            .iter()
+        let states: Vec<HostState> = futures::stream::iter(inv.hosts.iter())
             .map(|h| crate::collect::collect_host(&transport, h))
-            .collect::<futures::stream::FuturesUnordered<_>>()
+            .buffer_unordered(crate::collect::MAX_IN_FLIGHT)
             .collect()
             .await;
         let am = crate::audit::alertmanager_ok(inv).await;

@@ -230,6 +230,36 @@ fn private_root_home(name: &str, pid: u32) -> Result<(), LabError> {
     Ok(())
 }
 
+/// Puts `127.0.1.1 NAME` in the host's private /etc/hosts, as Debian's installer does: the
+/// lab has no DNS, and programs that look up their own name (sudo does, every call) would
+/// otherwise wait for the resolver to time out.
+fn own_name_in_hosts(name: &str, pid: u32) -> Result<(), LabError> {
+    let hosts = in_view(pid, "/etc/hosts");
+    let text = read_file(name, &hosts).unwrap_or_default();
+    let edited = with_own_name(&text, name);
+    if edited != text {
+        write_file(name, &hosts, edited.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// `/etc/hosts` text with a `127.0.1.1 NAME` line (added once).
+fn with_own_name(hosts: &str, name: &str) -> String {
+    let present = hosts.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next() == Some("127.0.1.1") && w.any(|n| n == name)
+    });
+    if present {
+        return hosts.to_string();
+    }
+    let mut out = hosts.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("127.0.1.1\t{name}\n"));
+    out
+}
+
 /// `/etc/passwd` text with root's home directory (the sixth field) set to `home`.
 fn set_root_home(passwd: &str, home: &str) -> String {
     let mut out = String::with_capacity(passwd.len() + home.len());
@@ -633,8 +663,9 @@ fn ensure_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<(), LabError> {
     let marker = dir.join("configured");
     let holder = match live_holder(cfg, &h.name) {
         Some(pid) if marker.exists() => {
-            // Labs made before root had a home of its own get one on the next `lab up`.
+            // Labs made before these existed get them on the next `lab up`.
             private_root_home(&h.name, pid)?;
+            own_name_in_hosts(&h.name, pid)?;
             pid
         }
         _ => {
@@ -719,6 +750,7 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
         mkdir(name, &in_view(pid, d))?;
     }
     private_root_home(name, pid)?;
+    own_name_in_hosts(name, pid)?;
     Cmd::in_host(name, "hostname", pid, "hostname")
         .arg(name)
         .run()?;
@@ -1064,6 +1096,14 @@ fn write_client_files(cfg: &LabConfig, hosts: &[HostSpec]) -> Result<(), LabErro
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn own_name_is_added_once() {
+        let once = super::with_own_name("127.0.0.1\tlocalhost\n", "web1");
+        assert_eq!(once, "127.0.0.1\tlocalhost\n127.0.1.1\tweb1\n");
+        assert_eq!(super::with_own_name(&once, "web1"), once);
+        assert_eq!(super::with_own_name("", "db1"), "127.0.1.1\tdb1\n");
+    }
+
     #[test]
     fn root_home_is_replaced_only_for_root() {
         let p = "root:x:0:0:root:/root:/bin/bash\nrootless:x:1:1::/root2:/bin/sh\n";
