@@ -417,6 +417,12 @@ fn fail_logins(lab: &Lab, host: &str, n: usize) {
                 "UserKnownHostsFile=/dev/null",
                 "-o",
                 "ConnectTimeout=5",
+                // The ban can land mid-handshake and then drops every packet of this
+                // session: give up instead of waiting forever.
+                "-o",
+                "ServerAliveInterval=2",
+                "-o",
+                "ServerAliveCountMax=2",
                 &format!("{user}@{}", common::address(host)),
                 "true",
             ],
