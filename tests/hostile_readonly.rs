@@ -14,95 +14,28 @@ mod common;
 mod hostile_support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::tmux::Tmux;
 use hostile_support as hs;
 
 const HOSTS: [&str; 6] = ["edge", "web1", "web2", "vpn1", "app1", "db1"];
 
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(home: &std::path::Path, inventory: &std::path::Path, args: &[&str]) -> Tmux {
-        let session = format!("rampart-hostile-{}", std::process::id());
-        let mut cmd = vec![
-            format!("XDG_DATA_HOME={}/data", home.display()),
-            format!("XDG_STATE_HOME={}/state", home.display()),
-            format!("XDG_CONFIG_HOME={}/config", home.display()),
-            common::rampart_bin().to_string(),
-            "--inventory".into(),
-            inventory.display().to_string(),
-        ];
-        cmd.extend(args.iter().map(|s| s.to_string()));
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-x", "120", "-y", "40", "-s", &session])
-            .arg(format!("env -u SSH_AUTH_SOCK {}", cmd.join(" ")))
-            .env("TERM", "tmux-256color")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let status = Command::new("tmux")
-                .args(["send-keys", "-t", &self.session, k])
-                .status()
-                .expect("tmux send-keys");
-            assert!(status.success());
-            std::thread::sleep(Duration::from_millis(40));
-        }
-    }
-
-    fn literal(&self, text: &str) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-l", "-t", &self.session, text])
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn alive(&self) -> bool {
-        Command::new("tmux")
-            .args(["has-session", "-t", &self.session])
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
+/// The console in tmux with its own XDG dirs (no agent), on `inventory`.
+fn console(home: &std::path::Path, inventory: &std::path::Path, args: &[&str]) -> Tmux {
+    let mut cmd = vec![
+        format!("XDG_DATA_HOME={}/data", home.display()),
+        format!("XDG_STATE_HOME={}/state", home.display()),
+        format!("XDG_CONFIG_HOME={}/config", home.display()),
+        common::rampart_bin().to_string(),
+        "--inventory".into(),
+        inventory.display().to_string(),
+    ];
+    cmd.extend(args.iter().map(|s| s.to_string()));
+    Tmux::start(
+        "hostile",
+        &format!("env -u SSH_AUTH_SOCK {}", cmd.join(" ")),
+    )
 }
 
 /// Every command recorded on every host, classified.
@@ -218,7 +151,7 @@ fn read_only_runs_send_only_allow_listed_commands() {
     assert!(out.status.success(), "{out:?}");
 
     // 3. The console, read-only, every pane, command and key.
-    let t = Tmux::start(home.path(), &inv, &["--read-only"]);
+    let t = console(home.path(), &inv, &["--read-only"]);
     t.wait_for("every host collected", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("READ-ONLY") && s.contains("refreshed")
     });

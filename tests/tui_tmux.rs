@@ -10,77 +10,25 @@
 mod common;
 
 use std::process::Command;
+
+use common::tmux::Tmux;
 use std::time::{Duration, Instant};
 
 const HOSTS: [&str; 6] = ["edge", "web1", "web2", "vpn1", "app1", "db1"];
 
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(args: &[&str]) -> Tmux {
-        let session = format!("rampart-tui-{}-{}", std::process::id(), args.len());
-        let bin = env!("CARGO_BIN_EXE_rampart");
-        let inventory = concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.toml");
-        let mut cmd = vec![bin.to_string(), "--inventory".into(), inventory.into()];
-        cmd.extend(args.iter().map(|s| s.to_string()));
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-x", "120", "-y", "40", "-s", &session])
-            .arg(cmd.join(" "))
-            .env("TERM", "tmux-256color")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen satisfies `pred`, or fails with the last screen.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
+/// The console on the lab's inventory in tmux, with extra arguments.
+fn console(args: &[&str]) -> Tmux {
+    let bin = env!("CARGO_BIN_EXE_rampart");
+    let inventory = concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.toml");
+    let mut cmd = vec![bin.to_string(), "--inventory".into(), inventory.into()];
+    cmd.extend(args.iter().map(|s| s.to_string()));
+    Tmux::start(&format!("tui-{}", args.len()), &cmd.join(" "))
 }
 
 #[test]
 fn console_lists_the_lab_and_opens_a_fix_dialog() {
     let _lab = common::ensure_lab();
-    let t = Tmux::start(&[]);
+    let t = console(&[]);
     t.wait_for("every lab host, collected", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
     });
@@ -103,7 +51,7 @@ fn console_lists_the_lab_and_opens_a_fix_dialog() {
 #[test]
 fn read_only_console_never_opens_the_fix_dialog() {
     let _lab = common::ensure_lab();
-    let t = Tmux::start(&["--read-only"]);
+    let t = console(&["--read-only"]);
     t.wait_for("the hosts", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("READ-ONLY")
     });
@@ -126,7 +74,7 @@ fn read_only_console_never_opens_the_fix_dialog() {
 #[test]
 fn console_fixes_a_finding_with_one_key_and_verifies() {
     let lab = common::ensure_lab_exclusive();
-    let t = Tmux::start(&[]);
+    let t = console(&[]);
     t.wait_for("every lab host, collected", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
     });
@@ -187,7 +135,7 @@ fn console_fixes_a_finding_with_one_key_and_verifies() {
 #[test]
 fn traffic_pane_shows_rates_and_a_live_flow_view() {
     let lab = common::ensure_lab();
-    let t = Tmux::start(&["--read-only"]);
+    let t = console(&["--read-only"]);
     t.wait_for("the hosts", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
     });
