@@ -18,14 +18,23 @@ impl Tmux {
     pub fn start(tag: &str, command: &str) -> Tmux {
         let n = STARTED.fetch_add(1, Ordering::SeqCst);
         let session = format!("rampart-{tag}-{}-{n}", std::process::id());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-x", "120", "-y", "40", "-s", &session])
-            .arg(command)
-            .env("TERM", "tmux-256color")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { session }
+        // Tests start sessions concurrently; when no tmux server runs yet, two clients race
+        // to start one and the loser fails ("server exited unexpectedly"). Try again.
+        let mut last = String::new();
+        for _ in 0..10 {
+            let out = Command::new("tmux")
+                .args(["new-session", "-d", "-x", "120", "-y", "40", "-s", &session])
+                .arg(command)
+                .env("TERM", "tmux-256color")
+                .output()
+                .expect("tmux runs");
+            if out.status.success() {
+                return Tmux { session };
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("tmux new-session failed: {last}");
     }
 
     /// Sends keys one by one (tmux key names: `Enter`, `Escape`, `j`...).
