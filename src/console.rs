@@ -42,7 +42,8 @@ struct Gatherer {
     /// Alerts: what is happening now, deduplicated; also pushed to Alertmanager / webhooks.
     engine: crate::alerts::AlertEngine,
     sinks: crate::alerts::Sinks,
-    /// The last problem each sink reported, so a failure is shown once, not every refresh.
+    /// The last problem each sink reported: a failure is announced once, the status bar
+    /// follows the retries.
     sink_problems: Vec<Option<String>>,
     /// The live capture behind the flow view, when it is open.
     capture: Option<crate::traffic::capture::CaptureTask>,
@@ -120,9 +121,14 @@ pub async fn gather(
     g.report_unfinished().await;
     let mut interval = tokio::time::interval(g.opts.refresh);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Sinks retry in the background; their health is looked at between refreshes too.
+    let mut sink_check = tokio::time::interval(Duration::from_secs(1));
+    sink_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let has_sinks = !g.sinks.is_empty();
     loop {
         tokio::select! {
             _ = interval.tick() => g.refresh().await,
+            _ = sink_check.tick(), if has_sinks => g.check_sinks().await,
             effect = effects.recv() => match effect {
                 None | Some(Effect::Quit) => break,
                 Some(Effect::Refresh) => {
@@ -303,18 +309,40 @@ impl Gatherer {
         for e in events {
             self.send(e.to_update()).await;
         }
-        let statuses = self.sinks.statuses();
-        for (i, rx) in statuses.iter().enumerate() {
-            let problem = rx.borrow().problem();
-            if let Some(slot) = self.sink_problems.get_mut(i)
-                && *slot != problem
-            {
-                slot.clone_from(&problem);
-                if let Some(p) = problem {
-                    self.send(AppUpdate::Message(format!("alert sink: {p}")))
-                        .await;
-                }
+        self.check_sinks().await;
+    }
+
+    /// Tells the console when a sink starts or stops failing: its new problem once on the
+    /// message line, and every sink's health for the status bar.
+    async fn check_sinks(&mut self) {
+        let statuses: Vec<crate::alerts::SinkStatus> = self
+            .sinks
+            .statuses()
+            .iter()
+            .map(|rx| rx.borrow().clone())
+            .collect();
+        let mut changed = false;
+        for (i, status) in statuses.iter().enumerate() {
+            let problem = status.problem();
+            let Some(slot) = self.sink_problems.get_mut(i) else {
+                continue;
+            };
+            if *slot == problem {
+                continue;
             }
+            changed = true;
+            let message = match (&slot, &problem) {
+                (None, Some(p)) => Some(format!("alert sink: {p}")),
+                (Some(_), None) => Some(format!("alert sink {} delivers again", status.url)),
+                _ => None, // still failing: the status bar counts the retries
+            };
+            slot.clone_from(&problem);
+            if let Some(m) = message {
+                self.send(AppUpdate::Message(m)).await;
+            }
+        }
+        if changed {
+            self.send(AppUpdate::SinkHealth(statuses)).await;
         }
     }
 

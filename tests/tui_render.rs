@@ -155,3 +155,41 @@ fn too_small_says_so() {
     assert!(s.contains("needs 80x24, this one is 60x16"), "{s}");
     insta::assert_snapshot!("too_small_60x16", s);
 }
+
+#[test]
+fn a_failing_alert_sink_shows_in_the_status_bar_until_it_delivers_again() {
+    use rampart::alerts::SinkStatus;
+    let mut a = app("default", true);
+    let status_line = |a: &App| {
+        let text = buffer_text(&render_buffer(a, 80, 24));
+        text.lines().nth(22).unwrap_or_default().to_string()
+    };
+    let healthy = SinkStatus {
+        url: "http://127.0.0.1:9093".to_string(),
+        last_ok: Some(1),
+        ..SinkStatus::default()
+    };
+    assert!(a.update(AppUpdate::SinkHealth(vec![healthy.clone()])));
+    assert!(!status_line(&a).contains("SINK"), "{}", status_line(&a));
+
+    let failing = SinkStatus {
+        failures: 3,
+        last_error: Some("connection refused".to_string()),
+        ..healthy.clone()
+    };
+    let webhook = SinkStatus {
+        url: "http://127.0.0.1:9/hook".to_string(),
+        ..SinkStatus::default()
+    };
+    assert!(a.update(AppUpdate::SinkHealth(vec![
+        failing.clone(),
+        webhook.clone()
+    ])));
+    let line = status_line(&a);
+    assert!(line.contains("SINK FAILING 1/2 (3x)"), "{line}");
+    // The same health again changes nothing, so nothing is redrawn.
+    assert!(!a.update(AppUpdate::SinkHealth(vec![failing, webhook.clone()])));
+
+    assert!(a.update(AppUpdate::SinkHealth(vec![healthy, webhook])));
+    assert!(!status_line(&a).contains("SINK"), "{}", status_line(&a));
+}

@@ -190,3 +190,59 @@ fn traffic_pane_shows_rates_and_a_live_flow_view() {
     }
     t.keys(&["q"]);
 }
+
+/// An Alertmanager that cannot be reached shows in the status bar as soon as an alert has to
+/// go out: the lab's inventory with the sink aimed at a closed loopback port, then a port
+/// opened on a lab host (DRIFT-NEW-PORT). The console keeps working meanwhile.
+#[test]
+fn an_unreachable_alertmanager_shows_in_the_status_bar() {
+    let lab = common::ensure_lab_exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.toml"))
+        .expect("the lab inventory");
+    let (head, tail) = base.split_at(base.find("[alerting]").expect("an [alerting] table"));
+    let rest = &tail[tail.find("[console]").expect("a [console] table")..];
+    let rest = rest.replace("refresh_secs = 15", "refresh_secs = 2");
+    let inv = dir.path().join("inventory.toml");
+    std::fs::write(
+        &inv,
+        format!("{head}[alerting]\nalertmanager = [\"http://127.0.0.1:1\"]\n\n{rest}"),
+    )
+    .expect("write the inventory");
+    let cmd = format!(
+        "{} --inventory {} --read-only",
+        env!("CARGO_BIN_EXE_rampart"),
+        inv.display()
+    );
+    let t = Tmux::start("tui-sink", &cmd);
+    let s = t.wait_for("every lab host, collected", |s| {
+        HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
+    });
+    assert!(!s.contains("SINK FAILING"), "nothing was sent yet:\n{s}");
+    let port = 18900 + (std::process::id() % 90) as u16;
+    let out = lab.exec(
+        "app1",
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "cd /tmp && setsid /usr/bin/python3 -m http.server {port} --bind 0.0.0.0 >/dev/null 2>&1 </dev/null & echo $!"
+            ),
+        ],
+    );
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.wait_for("the failing sink in the status bar", |s| {
+            s.contains("SINK FAILING 1/1")
+        })
+    }));
+    // Close the port whatever happened: the lab goes back to its designed state.
+    let _ = Command::new("kill").arg(&pid).status();
+    let s = result.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(s.contains("READ-ONLY"), "{s}");
+    t.keys(&["3"]);
+    t.wait_for("the alert in the Alerts pane", |s| {
+        s.contains("DRIFT-NEW-PORT") && s.contains(&format!("{port}/tcp"))
+    });
+    t.keys(&["q"]);
+}

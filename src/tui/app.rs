@@ -313,6 +313,8 @@ pub struct App {
     pub flow_host: Option<String>,
     /// The latest flow snapshot and the host it is of (shown only while it is `flow_host`).
     pub flows: Option<(String, Box<crate::traffic::FlowSnapshot>)>,
+    /// The alert sinks' latest health (empty when none is configured).
+    pub sinks: Vec<crate::alerts::SinkStatus>,
     /// Terminal size, for paging.
     pub size: (u16, u16),
     /// Bumped on every change that could alter the screen; the event loop draws only when it
@@ -375,6 +377,7 @@ impl App {
             message: None,
             flow_host: None,
             flows: None,
+            sinks: Vec::new(),
             size: (MIN_WIDTH, MIN_HEIGHT),
             revision: 0,
             seen_findings: None,
@@ -470,6 +473,12 @@ impl App {
             .filter(|h| self.conn_state(&h.name).is_failing())
             .count();
         (ok, failing)
+    }
+
+    /// The alert sinks that are failing now, and how many are configured.
+    pub fn sink_health(&self) -> (usize, usize) {
+        let failing = self.sinks.iter().filter(|s| s.failures > 0).count();
+        (failing, self.sinks.len())
     }
 
     pub fn pane(&self) -> Option<Pane> {
@@ -784,6 +793,11 @@ impl App {
             AppUpdate::Message(m) => {
                 self.info(m);
                 true
+            }
+            AppUpdate::SinkHealth(sinks) => {
+                let changed = self.sinks != sinks;
+                self.sinks = sinks;
+                changed
             }
         }
     }

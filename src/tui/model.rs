@@ -203,6 +203,9 @@ pub enum AppUpdate {
     Clock { now: i64 },
     /// A message for the status line (sink failures, warnings).
     Message(String),
+    /// The health of every alert sink (Alertmanager, webhooks), sent when it changes; the
+    /// status bar shows the failing ones.
+    SinkHealth(Vec<crate::alerts::SinkStatus>),
     /// The latest summary of a host's live capture (answer to [`Effect::FlowView`]), about
     /// once a second while the flow view is open.
     Flows {

@@ -179,6 +179,16 @@ fn status_bar(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         Span::styled(" READ-WRITE ", t.read_write)
     }];
+    // A failing alert sink goes first, where a narrow terminal cannot cut it off: pages
+    // that are not delivered are the on-call engineer's problem right now.
+    let (sinks_failing, sinks) = app.sink_health();
+    if sinks_failing > 0 {
+        let retries = app.sinks.iter().map(|s| s.failures).max().unwrap_or(0);
+        spans.push(Span::styled(
+            format!(" SINK FAILING {sinks_failing}/{sinks} ({retries}x) "),
+            t.bad,
+        ));
+    }
     spans.push(Span::raw(" "));
     spans.push(Span::raw(safe(&app.inventory_path).into_owned()));
     spans.push(Span::raw(format!(" {} ", g.sep)));
