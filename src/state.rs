@@ -1122,13 +1122,20 @@ impl Firewall {
         }
     }
 
-    /// True when some chain filters incoming traffic (a drop policy or any deciding rule
-    /// on an incoming hook, or an active ufw).
+    /// True when something can keep incoming traffic out: a drop or reject policy on an
+    /// incoming hook, or an incoming rule that drops, rejects or rate-limits. Rules alone do
+    /// not make a filter: `ufw disable` leaves INPUT jumping to empty ufw chains under an
+    /// accept policy, which lets everything in.
     pub fn filters_incoming(&self) -> bool {
-        self.chains.iter().any(|c| {
-            matches!(c.hook, Some(Hook::Ingress | Hook::Prerouting | Hook::Input))
-                && (matches!(c.policy, Some(Action::Drop | Action::Reject)) || !c.rules.is_empty())
-        })
+        let incoming_hook =
+            |c: &Chain| matches!(c.hook, Some(Hook::Ingress | Hook::Prerouting | Hook::Input));
+        self.chains
+            .iter()
+            .any(|c| incoming_hook(c) && matches!(c.policy, Some(Action::Drop | Action::Reject)))
+            || self.rules.iter().any(|r| {
+                r.direction == Direction::In
+                    && matches!(r.action, Action::Drop | Action::Reject | Action::Limit)
+            })
     }
 
     /// The allowing rules for incoming traffic (accept or limit), for stale-rule checks.
@@ -1818,6 +1825,24 @@ mod tests {
         let v = fw.admits(ip("203.0.113.9"), Protocol::Tcp, 1);
         assert_eq!(v.decision, Decision::Drop);
         assert!(!v.assumptions.is_empty());
+    }
+
+    #[test]
+    fn rules_that_only_accept_under_an_accept_policy_do_not_filter() {
+        let mut fw = sample();
+        assert!(fw.filters_incoming(), "INPUT drops by policy");
+        // What `ufw disable` leaves: INPUT under ACCEPT, jumping to chains that decide nothing.
+        fw.chains[0].policy = Some(Action::Accept);
+        assert!(!fw.filters_incoming());
+        let v = fw.admits(ip("203.0.113.9"), Protocol::Tcp, 5432);
+        assert!(v.admitted());
+        // One dropping rule anywhere on the way in is a filter again.
+        fw.rules[6].action = Action::Drop;
+        assert!(fw.filters_incoming());
+        fw.rules[6].action = Action::Accept;
+        fw.rules[6].direction = Direction::Out;
+        fw.rules[6].action = Action::Drop;
+        assert!(!fw.filters_incoming(), "an outgoing drop keeps nothing out");
     }
 
     #[test]

@@ -44,6 +44,31 @@ struct Watch {
 }
 
 impl Watch {
+    /// `rampart watch` on the lab inventory with this `[alerting]` body, once it has taken
+    /// its baseline. The directory holds the inventory: keep it while the watch runs.
+    fn on_lab(alerting: &str, args: &[&str]) -> (tempfile::TempDir, Watch) {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = inventory(dir.path(), alerting);
+        let mut w = Watch::start(&inv, args);
+        w.wait_baseline();
+        (dir, w)
+    }
+
+    /// [`Watch::on_lab`] capturing db1's traffic with these thresholds, once tcpdump runs
+    /// there and has had a moment to start reading.
+    fn capturing_db1(thresholds: &str) -> (tempfile::TempDir, Watch) {
+        let alerting = format!("[alerting.thresholds]\n{thresholds}");
+        let got = Watch::on_lab(
+            &alerting,
+            &["--json", "--capture", "db1", "--duration", "3m"],
+        );
+        wait_until("tcpdump running on db1", 30, || {
+            !procs_in("db1", "tcpdump").is_empty()
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        got
+    }
+
     fn start(inv: &Path, args: &[&str]) -> Watch {
         let mut child = Command::new(common::rampart_bin())
             .arg("-i")
@@ -110,6 +135,13 @@ impl Watch {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Waits (up to 60 s) for `alert` on `host` to reach `state` ("firing", "resolved").
+    fn wait_alert(&mut self, alert: &str, host: &str, state: &str) -> serde_json::Value {
+        self.wait_json(&format!("{alert} on {host} {state}"), 60, |v| {
+            v["alert"] == alert && v["host"] == host && v["state"] == state
+        })
     }
 
     /// Waits for the first collection (the baseline).
@@ -241,10 +273,10 @@ fn start_server(lab: &Lab, host: &str, port: u16) -> u32 {
 fn a_port_opened_on_a_lab_host_reaches_alertmanager_then_resolves() {
     let lab = common::ensure_lab_exclusive();
     let am = Alertmanager::start();
-    let dir = tempfile::tempdir().unwrap();
-    let inv = inventory(dir.path(), &format!("alertmanager = [\"{}\"]", am.url));
-    let mut w = Watch::start(&inv, &["--json", "--no-capture", "--duration", "4m"]);
-    w.wait_baseline();
+    let (_dir, mut w) = Watch::on_lab(
+        &format!("alertmanager = [\"{}\"]", am.url),
+        &["--json", "--no-capture", "--duration", "4m"],
+    );
     let port = 18000 + (std::process::id() % 900) as u16;
     let pid = start_server(&lab, "app1", port);
     let key = format!("{port}/tcp");
@@ -300,15 +332,7 @@ fn a_port_opened_on_a_lab_host_reaches_alertmanager_then_resolves() {
 #[test]
 fn a_port_scan_raises_live_port_scan_and_sigkill_leaves_no_tcpdump() {
     let _lab = common::ensure_lab();
-    let dir = tempfile::tempdir().unwrap();
-    let inv = inventory(dir.path(), "[alerting.thresholds]\nscan_ports = 15");
-    let mut w = Watch::start(&inv, &["--json", "--capture", "db1", "--duration", "3m"]);
-    w.wait_baseline();
-    wait_until("tcpdump running on db1", 30, || {
-        !procs_in("db1", "tcpdump").is_empty()
-    });
-    // Give the capture a moment to be reading before the scan.
-    std::thread::sleep(Duration::from_secs(1));
+    let (_dir, mut w) = Watch::capturing_db1("scan_ports = 15");
     let started = Instant::now();
     // From web1's namespace against db1 only: ports 1-40, 0.2 s each (db1 drops them).
     let scan = Command::new("ip")
@@ -468,4 +492,78 @@ fn failed_logins_make_fail2ban_ban_and_ban_spike_fires() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+}
+
+/// Switching web1's firewall off raises DRIFT-FIREWALL-DISABLED (critical); switching it back
+/// on resolves it. Adding a rule raises DRIFT-FIREWALL-CHANGED naming the rule; deleting it
+/// resolves that. web1 is put back whatever happens.
+#[test]
+fn a_firewall_switched_off_or_changed_raises_drift_then_resolves() {
+    let lab = common::ensure_lab_exclusive();
+    let (_dir, mut w) = Watch::on_lab("", &["--json", "--no-capture", "--duration", "4m"]);
+    let port = 18100 + (std::process::id() % 800) as u16;
+    let rule = format!("{port}/tcp");
+    let ufw = |args: &[&str]| {
+        let out = lab.exec("web1", "ufw", args);
+        assert!(out.status.success(), "ufw {args:?}: {out:?}");
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ufw(&["disable"]);
+        let v = w.wait_alert("DRIFT-FIREWALL-DISABLED", "web1", "firing");
+        assert_eq!(v["severity"], "critical", "{v}");
+        ufw(&["--force", "enable"]);
+        w.wait_alert("DRIFT-FIREWALL-DISABLED", "web1", "resolved");
+
+        ufw(&["allow", &rule]);
+        let v = w.wait_alert("DRIFT-FIREWALL-CHANGED", "web1", "firing");
+        assert!(
+            v.to_string().contains(&port.to_string()),
+            "the new rule is named: {v}"
+        );
+        ufw(&["delete", "allow", &rule]);
+        w.wait_alert("DRIFT-FIREWALL-CHANGED", "web1", "resolved");
+    }));
+    // The designed state: ufw on, without the test's rule.
+    let _ = lab.exec("web1", "ufw", &["--force", "enable"]);
+    let _ = lab.exec("web1", "ufw", &["delete", "allow", &rule]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// Half-open connections from web1 to a port db1's firewall drops, faster than the threshold,
+/// raise LIVE-SYN-FLOOD on db1 with web1 as the top source; when they stop it resolves.
+#[test]
+fn unanswered_syns_raise_live_syn_flood_then_resolve() {
+    let _lab = common::ensure_lab();
+    let (_dir, mut w) = Watch::capturing_db1("syn_flood_per_sec = 20");
+    // Non-blocking connects send one SYN each; db1 drops port 9 so none is answered. About
+    // 100 a second for 6 seconds, from web1's namespace, to db1 only.
+    let flood = Command::new("ip")
+        .args(["netns", "exec", "rpl-web1", "/usr/bin/python3", "-c"])
+        .arg(
+            "import socket, time\n\
+             socks = []\n\
+             for i in range(600):\n\
+             \x20   s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n\
+             \x20   s.setblocking(False)\n\
+             \x20   s.connect_ex(('10.77.12.11', 9))\n\
+             \x20   socks.append(s)\n\
+             \x20   time.sleep(0.01)\n\
+             for s in socks:\n\
+             \x20   s.close()\n",
+        )
+        .output()
+        .unwrap();
+    assert!(flood.status.success(), "{flood:?}");
+    let v = w.wait_alert("LIVE-SYN-FLOOD", "db1", "firing");
+    assert!(
+        ["high", "critical"].contains(&v["severity"].as_str().unwrap_or("")),
+        "{v}"
+    );
+    assert!(
+        v["evidence"].to_string().contains("10.77.10.11"),
+        "web1 is the top source: {v}"
+    );
+    w.wait_alert("LIVE-SYN-FLOOD", "db1", "resolved");
 }
