@@ -1123,19 +1123,44 @@ impl Firewall {
     }
 
     /// True when something can keep incoming traffic out: a drop or reject policy on an
-    /// incoming hook, or an incoming rule that drops, rejects or rate-limits. Rules alone do
-    /// not make a filter: `ufw disable` leaves INPUT jumping to empty ufw chains under an
-    /// accept policy, which lets everything in.
+    /// incoming hook, or a rule that drops, rejects or rate-limits in a chain that incoming
+    /// traffic reaches (the hook's chains and the chains they jump to). Rules alone do not
+    /// make a filter: `ufw disable` leaves INPUT jumping to empty ufw chains under an accept
+    /// policy, which lets everything in.
     pub fn filters_incoming(&self) -> bool {
-        let incoming_hook =
+        let incoming =
             |c: &Chain| matches!(c.hook, Some(Hook::Ingress | Hook::Prerouting | Hook::Input));
-        self.chains
+        let mut seen: Vec<bool> = self.chains.iter().map(incoming).collect();
+        let mut queue: Vec<usize> = (0..self.chains.len()).filter(|&i| seen[i]).collect();
+        if queue
             .iter()
-            .any(|c| incoming_hook(c) && matches!(c.policy, Some(Action::Drop | Action::Reject)))
-            || self.rules.iter().any(|r| {
-                r.direction == Direction::In
-                    && matches!(r.action, Action::Drop | Action::Reject | Action::Limit)
-            })
+            .any(|&i| matches!(self.chains[i].policy, Some(Action::Drop | Action::Reject)))
+        {
+            return true;
+        }
+        while let Some(ci) = queue.pop() {
+            let chain = &self.chains[ci];
+            for rule in chain.rules.iter().filter_map(|&i| self.rules.get(i)) {
+                match &rule.action {
+                    Action::Drop | Action::Reject | Action::Limit => return true,
+                    Action::Jump(target) | Action::Goto(target) => {
+                        let next = self.chains.iter().position(|c| {
+                            c.backend == chain.backend
+                                && c.table == chain.table
+                                && c.name == *target
+                        });
+                        if let Some(n) = next
+                            && !seen[n]
+                        {
+                            seen[n] = true;
+                            queue.push(n);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        false
     }
 
     /// The allowing rules for incoming traffic (accept or limit), for stale-rule checks.
@@ -1836,13 +1861,17 @@ mod tests {
         assert!(!fw.filters_incoming());
         let v = fw.admits(ip("203.0.113.9"), Protocol::Tcp, 5432);
         assert!(v.admitted());
-        // One dropping rule anywhere on the way in is a filter again.
-        fw.rules[6].action = Action::Drop;
+        // A dropping rule in a chain INPUT jumps to is a filter again.
+        fw.rules[4].action = Action::Drop;
         assert!(fw.filters_incoming());
-        fw.rules[6].action = Action::Accept;
-        fw.rules[6].direction = Direction::Out;
-        fw.rules[6].action = Action::Drop;
-        assert!(!fw.filters_incoming(), "an outgoing drop keeps nothing out");
+        // One in a chain nothing on the way in reaches is not.
+        fw.rules[2].action = Action::Jump("elsewhere".into());
+        assert!(
+            !fw.filters_incoming(),
+            "the user chain is no longer reached"
+        );
+        fw.rules[2].action = Action::Jump("user".into());
+        assert!(fw.filters_incoming());
     }
 
     #[test]
