@@ -97,6 +97,11 @@ pub struct ConsoleArgs {
     /// Draw with ASCII only, for terminals without Unicode line drawing.
     #[arg(long)]
     pub ascii: bool,
+    /// Capture the mouse: the wheel scrolls, a click selects a row or a tab, a click on the
+    /// selected row opens it. Off by default, because while the mouse is captured the
+    /// terminal cannot select text to copy (most terminals still do with Shift held).
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

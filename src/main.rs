@@ -72,7 +72,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         .map_err(|e| Exit::from(anyhow::Error::new(e).context("cannot start the async runtime")))
 }
 
-fn console(inventory: Inventory, ascii: bool, cli: &Cli) -> Result<ExitCode, Exit> {
+fn console(
+    inventory: Inventory,
+    args: &rampart::cli::ConsoleArgs,
+    cli: &Cli,
+) -> Result<ExitCode, Exit> {
     use std::io::IsTerminal as _;
     if !std::io::stdout().is_terminal() {
         return Err(usage(anyhow::anyhow!(
@@ -85,7 +89,8 @@ fn console(inventory: Inventory, ascii: bool, cli: &Cli) -> Result<ExitCode, Exi
         .theme
         .as_deref()
         .or(inventory.console.theme.as_deref());
-    let mut opts = rampart::tui::Options::load(read_only, theme, ascii).map_err(usage)?;
+    let mut opts = rampart::tui::Options::load(read_only, theme, args.ascii).map_err(usage)?;
+    opts.mouse = args.mouse;
     // The alert engine in the runner raises the real alerts.
     opts.derive_alerts = false;
     let app = rampart::tui::App::new(&inventory, opts).map_err(usage)?;
@@ -249,15 +254,15 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
         Some(Command::Demo(args)) => {
             let inventory = load_inventory(&cli)?;
             rampart::lab::run(&rampart::cli::LabAction::Up { hosts: None }).map_err(lab_error)?;
-            console(inventory, args.ascii, &cli)
+            console(inventory, args, &cli)
         }
         Some(Command::Console(args)) => {
             let inventory = load_inventory(&cli)?;
-            console(inventory, args.ascii, &cli)
+            console(inventory, args, &cli)
         }
         None => {
             let inventory = load_inventory(&cli)?;
-            console(inventory, false, &cli)
+            console(inventory, &rampart::cli::ConsoleArgs::default(), &cli)
         }
         Some(Command::Audit(args)) if args.print_sudoers.is_some() => {
             let user = args.print_sudoers.as_deref().unwrap_or("rampart");

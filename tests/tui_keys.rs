@@ -4,9 +4,10 @@
 // Test helpers may fail loudly: a failed expectation is the test failing.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use rampart::posture::Finding;
 use rampart::tui::app::{FixStage, Mode};
+use rampart::tui::render::{buffer_text, render_buffer};
 use rampart::tui::{
     Action, App, AppUpdate, Effect, FixPlan, FixProgress, Keymap, Options, Pane, Risk, View,
     demo_app,
@@ -447,4 +448,93 @@ fn keymap_errors_name_the_line() {
             "{e}"
         );
     }
+}
+
+fn mouse(kind: crossterm::event::MouseEventKind, column: u16, row: u16) -> MouseEvent {
+    MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }
+}
+
+fn click(app: &mut App, column: u16, row: u16) -> Option<Effect> {
+    app.handle_mouse(mouse(MouseEventKind::Down(MouseButton::Left), column, row))
+}
+
+/// With `--mouse`: the wheel moves the selection, a click on a row selects the row drawn
+/// there, a click on the selected row opens it, a click on a tab opens that pane; a click
+/// never answers the fix dialog; without `--mouse` nothing happens.
+#[test]
+fn the_mouse_scrolls_selects_opens_and_switches_panes() {
+    let mut o = Options::builtin(false).expect("options");
+    o.mouse = true;
+    let mut a = demo_app(o).expect("demo");
+    let screen = |a: &App| buffer_text(&render_buffer(a, 120, 40));
+    screen(&a);
+    let table = a.hits.get().table.expect("the fleet table was drawn");
+    assert_eq!(table.pane, Pane::Fleet);
+
+    // The third row on screen is the third host, whatever the layout around it.
+    assert_eq!(click(&mut a, table.area.x + 3, table.area.y + 2), None);
+    assert_eq!(a.selected_row(Pane::Fleet), 2);
+    let host = fleet_names(&a)[2].clone();
+    let text = screen(&a);
+    let line = text.lines().nth(usize::from(table.area.y + 2)).unwrap();
+    assert!(line.contains(&host), "row {line:?} should show {host}");
+
+    // The wheel moves the selection one row a notch.
+    a.handle_mouse(mouse(MouseEventKind::ScrollDown, 10, 10));
+    assert_eq!(a.selected_row(Pane::Fleet), 3);
+    a.handle_mouse(mouse(MouseEventKind::ScrollUp, 10, 10));
+    assert_eq!(a.selected_row(Pane::Fleet), 2);
+
+    // Below the last row, or on the border: nothing.
+    let rows = fleet_names(&a).len() as u16;
+    if rows < table.area.height {
+        click(&mut a, table.area.x + 3, table.area.y + rows);
+        assert_eq!(a.selected_row(Pane::Fleet), 2);
+    }
+    click(&mut a, table.area.x + 3, table.area.y - 1);
+    assert_eq!(a.selected_row(Pane::Fleet), 2);
+
+    // A click on the selected row opens the host, as Enter does.
+    click(&mut a, table.area.x + 3, table.area.y + 2);
+    assert_eq!(a.view, View::Host(host));
+    typed(&mut a, "\x1b");
+
+    // A click on the Posture tab, where the renderer said it is.
+    screen(&a);
+    let (start, end) = a.hits.get().tabs[1];
+    assert!(end > start);
+    let text = screen(&a);
+    let top = text.lines().next().unwrap();
+    let tab: String = top
+        .chars()
+        .skip(usize::from(start))
+        .take(usize::from(end - start))
+        .collect();
+    assert!(tab.contains("Posture"), "{tab:?} in {top:?}");
+    click(&mut a, start + 1, 0);
+    assert_eq!(a.view, View::Pane(Pane::Posture));
+
+    // In the fix dialog a click does nothing: only the keyboard confirms.
+    select_finding(&mut a, "FW-NONE");
+    typed(&mut a, "f");
+    assert!(matches!(a.mode, Mode::Fix(_)), "{:?}", a.mode);
+    screen(&a);
+    for y in 0..40 {
+        assert_eq!(click(&mut a, 30, y), None);
+    }
+    assert!(matches!(a.mode, Mode::Fix(_)));
+    typed(&mut a, "\x1b");
+
+    // Without --mouse the console ignores it.
+    let mut plain = demo(false);
+    screen(&plain);
+    let before = plain.selected_row(Pane::Fleet);
+    click(&mut plain, table.area.x + 3, table.area.y + 2);
+    plain.handle_mouse(mouse(MouseEventKind::ScrollDown, 10, 10));
+    assert_eq!(plain.selected_row(Pane::Fleet), before);
 }

@@ -246,3 +246,35 @@ fn an_unreachable_alertmanager_shows_in_the_status_bar() {
     });
     t.keys(&["q"]);
 }
+
+/// With `--mouse`, a real terminal's clicks (SGR mouse reports, as xterm and tmux send them)
+/// select the row under the pointer and open the tab under it.
+#[test]
+fn mouse_clicks_select_a_row_and_open_a_tab() {
+    let _lab = common::ensure_lab();
+    let t = console(&["--read-only", "console", "--mouse"]);
+    t.wait_for("every lab host, collected", |s| {
+        HOSTS.iter().all(|h| s.contains(h)) && s.contains("refreshed")
+    });
+    // Screen line 6 (1-based) is the third host row: tab line, border, header, then rows.
+    let s = t.screen();
+    let third = s.lines().nth(5).expect("a sixth line").to_string();
+    let host = HOSTS
+        .iter()
+        .find(|h| third.contains(&format!(" {h} ")))
+        .unwrap_or_else(|| panic!("no host on line 6: {third:?}"));
+    t.literal("\x1b[<0;20;6M\x1b[<0;20;6m");
+    t.wait_for("the clicked row selected", |s| {
+        s.lines()
+            .nth(5)
+            .is_some_and(|l| l.contains('▶') && l.contains(host))
+    });
+    let top = s.lines().next().expect("a tab line").to_string();
+    let col = top.find("2 Posture").expect("the Posture tab") + 2;
+    let col = top[..col].chars().count() + 1;
+    t.literal(&format!("\x1b[<0;{col};1M\x1b[<0;{col};1m"));
+    t.wait_for("the Posture pane", |s| {
+        s.contains("Posture [") && s.contains("CHECK")
+    });
+    t.keys(&["q"]);
+}

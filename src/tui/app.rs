@@ -54,6 +54,9 @@ pub struct Options {
     /// Raise the console's own alerts (host unreachable, host key refused, new findings)
     /// until the alert engine sends real ones.
     pub derive_alerts: bool,
+    /// Capture the mouse (wheel scrolls, a click selects a row or a pane). Off by default:
+    /// capturing it stops the terminal from selecting text to copy.
+    pub mouse: bool,
 }
 
 impl Options {
@@ -69,6 +72,7 @@ impl Options {
             themes: ThemeCatalog::builtin()?,
             now: 0,
             derive_alerts: true,
+            mouse: false,
             // default
         })
     }
@@ -98,6 +102,7 @@ impl Options {
             themes,
             now: unix_now(),
             derive_alerts: true,
+            mouse: false,
         })
     }
 }
@@ -107,6 +112,24 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Where the last frame drew what a mouse click can hit, recorded by the renderer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HitMap {
+    /// Each pane's tab on the top line, as columns `[start, end)`, in [`Pane::ALL`] order.
+    pub tabs: [(u16, u16); 4],
+    /// The rows of the table of the pane on screen.
+    pub table: Option<TableHit>,
+}
+
+/// A table's rows on screen: `area` holds its rows (borders and header excluded), the first
+/// of them showing row `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableHit {
+    pub pane: Pane,
+    pub area: ratatui::layout::Rect,
+    pub offset: usize,
 }
 
 /// A top-level pane (Tab cycles through these).
@@ -315,6 +338,10 @@ pub struct App {
     pub flows: Option<(String, Box<crate::traffic::FlowSnapshot>)>,
     /// The alert sinks' latest health (empty when none is configured).
     pub sinks: Vec<crate::alerts::SinkStatus>,
+    /// Whether the mouse is captured (see [`Options::mouse`]).
+    pub mouse: bool,
+    /// What the last frame drew where; the renderer fills it, mouse clicks read it.
+    pub hits: std::cell::Cell<HitMap>,
     /// Terminal size, for paging.
     pub size: (u16, u16),
     /// Bumped on every change that could alter the screen; the event loop draws only when it
@@ -378,6 +405,8 @@ impl App {
             flow_host: None,
             flows: None,
             sinks: Vec::new(),
+            mouse: opts.mouse,
+            hits: std::cell::Cell::new(HitMap::default()),
             size: (MIN_WIDTH, MIN_HEIGHT),
             revision: 0,
             seen_findings: None,
@@ -1023,6 +1052,54 @@ impl App {
                 self.message = None;
                 self.apply(action)
             }
+        }
+    }
+
+    /// A mouse event: the wheel scrolls, a left click on a tab opens that pane, a click on a
+    /// table row selects it and a click on the selected row opens it (as Enter). Only in the
+    /// normal mode: a click never answers a dialog, a filter or a prompt.
+    pub fn handle_mouse(&mut self, m: crossterm::event::MouseEvent) -> Option<Effect> {
+        use crossterm::event::{MouseButton, MouseEventKind};
+        if !self.mouse || self.mode != Mode::Normal {
+            return None;
+        }
+        match m.kind {
+            MouseEventKind::ScrollDown => self.apply(Action::Down),
+            MouseEventKind::ScrollUp => self.apply(Action::Up),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let hits = self.hits.get();
+                if m.row == 0 {
+                    let at = Pane::ALL
+                        .iter()
+                        .zip(hits.tabs)
+                        .find(|(_, (start, end))| (*start..*end).contains(&m.column));
+                    return match at.map(|(p, _)| *p)? {
+                        Pane::Fleet => self.apply(Action::ShowFleet),
+                        Pane::Posture => self.apply(Action::ShowPosture),
+                        Pane::Alerts => self.apply(Action::ShowAlerts),
+                        Pane::Traffic => self.apply(Action::ShowTraffic),
+                    };
+                }
+                let table = hits.table?;
+                let a = table.area;
+                let inside = (a.x..a.x + a.width).contains(&m.column)
+                    && (a.y..a.y + a.height).contains(&m.row);
+                if !inside || self.view != View::Pane(table.pane) {
+                    return None;
+                }
+                let row = table.offset + usize::from(m.row - a.y);
+                if row >= self.row_count(table.pane) {
+                    return None;
+                }
+                if self.clamped_row(table.pane) == Some(row) {
+                    return self.apply(Action::Enter);
+                }
+                self.changed();
+                self.message = None;
+                self.selection.insert(table.pane, row);
+                None
+            }
+            _ => None,
         }
     }
 

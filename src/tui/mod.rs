@@ -27,7 +27,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 
-pub use app::{App, Options, Pane, View};
+pub use app::{App, HitMap, Options, Pane, TableHit, View};
 pub use demo::demo_app;
 pub use keymap::{Action, Keymap, KeymapError};
 pub use model::{Alert, AppUpdate, ConnState, Effect, FixPlan, FixProgress, Risk};
@@ -74,7 +74,9 @@ pub async fn run(
 ) -> Result<(), TuiError> {
     // Installs a panic hook that restores the terminal before the message prints.
     let mut terminal = ratatui::try_init()?;
-    let guard = RestoreGuard;
+    let mouse = app.mouse
+        && crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture).is_ok();
+    let guard = RestoreGuard { mouse };
     if let Ok(size) = terminal.size() {
         app.resize(size.width, size.height);
     }
@@ -93,11 +95,17 @@ pub async fn run(
     result.map(|_| ())
 }
 
-/// Restores the terminal when dropped, whatever way the loop ended.
-struct RestoreGuard;
+/// Restores the terminal when dropped, whatever way the loop ended (a panic unwinds
+/// through it too), releasing the mouse first when it was captured.
+struct RestoreGuard {
+    mouse: bool,
+}
 
 impl Drop for RestoreGuard {
     fn drop(&mut self) {
+        if self.mouse {
+            let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        }
         ratatui::restore();
     }
 }
@@ -179,6 +187,7 @@ where
             Event::Terminal(TermEvent::Key(k)) if k.kind == KeyEventKind::Press => {
                 app.handle_key(k)
             }
+            Event::Terminal(TermEvent::Mouse(m)) => app.handle_mouse(m),
             Event::Terminal(TermEvent::Resize(w, h)) => {
                 app.resize(w, h);
                 None

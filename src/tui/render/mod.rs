@@ -14,7 +14,7 @@ use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, MIN_HEIGHT, MIN_WIDTH, Mode, Pane, View};
+use super::app::{App, HitMap, MIN_HEIGHT, MIN_WIDTH, Mode, Pane, TableHit, View};
 use super::keymap::Action;
 use super::text::safe;
 
@@ -65,6 +65,24 @@ pub(crate) fn glyphs(ascii: bool) -> Glyphs {
 }
 
 /// A bordered block in the theme's colours.
+/// Records where a bordered table with a one-line header drew its rows, for mouse clicks.
+pub(crate) fn record_table(app: &App, pane: Pane, area: Rect, offset: usize) {
+    let rows = Rect {
+        x: area.x.saturating_add(1),
+        y: area.y.saturating_add(2),
+        width: area.width.saturating_sub(2),
+        height: area.height.saturating_sub(3),
+    };
+    app.hits.set(HitMap {
+        table: Some(TableHit {
+            pane,
+            area: rows,
+            offset,
+        }),
+        ..app.hits.get()
+    });
+}
+
 pub(crate) fn block<'a>(app: &App, title: Line<'a>, focused: bool) -> Block<'a> {
     let g = glyphs(app.ascii);
     let t = &app.theme;
@@ -91,6 +109,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .areas(area);
+    // Forget the last frame's table: the view drawn now records its own, if it has one.
+    app.hits.set(HitMap {
+        table: None,
+        ..app.hits.get()
+    });
     tab_line(frame, app, tabs);
     match &app.view {
         View::Pane(Pane::Fleet) => panes::fleet(frame, app, body),
@@ -137,8 +160,10 @@ fn tab_line(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let g = glyphs(app.ascii);
     let mut spans = vec![Span::styled(" rampart ", t.title)];
+    let mut hits = app.hits.get();
     for (i, p) in Pane::ALL.iter().enumerate() {
         spans.push(Span::styled(g.sep, t.border));
+        let start = area.x + spans.iter().map(|s| s.width() as u16).sum::<u16>();
         let mut label = format!(" {} {} ", i + 1, p.title());
         if *p == Pane::Alerts {
             let open = app
@@ -155,8 +180,13 @@ fn tab_line(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             t.tab
         };
+        let end = start + label.chars().count() as u16;
+        if let Some(slot) = hits.tabs.get_mut(i) {
+            *slot = (start, end.min(area.x + area.width));
+        }
         spans.push(Span::styled(label, style));
     }
+    app.hits.set(hits);
     if let View::Host(h) = &app.view {
         spans.push(Span::styled(g.sep, t.border));
         spans.push(Span::styled(format!(" host {} ", safe(h)), t.tab_active));

@@ -179,6 +179,7 @@ pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
         .highlight_symbol(g.select);
     let mut state = table_state(app, Pane::Fleet);
     frame.render_stateful_widget(table, area, &mut state);
+    super::record_table(app, Pane::Fleet, area, state.offset());
     if n == 0 {
         empty_note(frame, app, area, "no host matches");
     }
@@ -248,6 +249,7 @@ pub(super) fn posture(frame: &mut Frame, app: &App, area: Rect) {
         .highlight_symbol(g.select);
     let mut state = table_state(app, Pane::Posture);
     frame.render_stateful_widget(table, list, &mut state);
+    super::record_table(app, Pane::Posture, list, state.offset());
     if n == 0 {
         empty_note(
             frame,
@@ -399,6 +401,7 @@ pub(super) fn alerts(frame: &mut Frame, app: &App, area: Rect) {
         .highlight_symbol(g.select);
     let mut state = table_state(app, Pane::Alerts);
     frame.render_stateful_widget(table, area, &mut state);
+    super::record_table(app, Pane::Alerts, area, state.offset());
     if n == 0 {
         empty_note(frame, app, area, "no alerts");
     }
@@ -495,6 +498,7 @@ pub(super) fn traffic(frame: &mut Frame, app: &App, area: Rect) {
         .highlight_symbol(g.select);
     let mut state = table_state(app, Pane::Traffic);
     frame.render_stateful_widget(table, list, &mut state);
+    super::record_table(app, Pane::Traffic, list, state.offset());
 
     // Lower area: the selected host's interfaces, and room for the live flow view.
     let sel = app.selected_fleet_host(Pane::Traffic);
