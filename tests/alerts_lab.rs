@@ -452,6 +452,9 @@ fn fail_logins(lab: &Lab, host: &str, n: usize) {
     }
 }
 
+/// Repeated failed logins make fail2ban ban the source and F2B-BAN-SPIKE fires; once the
+/// ban is collected, the banned source trying again shows in db1's capture and
+/// F2B-BANNED-STILL-SEEN fires for it.
 #[test]
 fn failed_logins_make_fail2ban_ban_and_ban_spike_fires() {
     let lab = common::ensure_lab_exclusive();
@@ -462,13 +465,7 @@ fn failed_logins_make_fail2ban_ban_and_ban_spike_fires() {
         "fail2ban-client",
         &["set", "sshd", "unbanip", TEST_SOURCE],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let inv = inventory(
-        dir.path(),
-        "[alerting.thresholds]\nban_spike_per_minute = 1",
-    );
-    let mut w = Watch::start(&inv, &["--json", "--no-capture", "--duration", "3m"]);
-    w.wait_baseline();
+    let (_dir, mut w) = Watch::capturing_db1("ban_spike_per_minute = 1");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // maxretry is 5 in the lab's jail.
         fail_logins(&lab, host, 7);
@@ -476,12 +473,36 @@ fn failed_logins_make_fail2ban_ban_and_ban_spike_fires() {
             let out = lab.exec(host, "fail2ban-client", &["status", "sshd"]);
             String::from_utf8_lossy(&out.stdout).contains(TEST_SOURCE)
         });
-        let v = w.wait_json("F2B-BAN-SPIKE on db1", 40, |v| {
-            v["alert"] == "F2B-BAN-SPIKE" && v["host"] == host && v["state"] == "firing"
-        });
+        let v = w.wait_alert("F2B-BAN-SPIKE", host, "firing");
         let ev = v["evidence"].to_string();
         assert!(ev.contains(TEST_SOURCE), "{v}");
         assert!(ev.contains("sshd"), "{v}");
+        // The ban is in a collection now: the banned source knocks again (SYNs to 22 that
+        // the ban drops, but the capture sees them first).
+        let knock = lab.in_bastion_netns(
+            "/usr/bin/python3",
+            &[
+                "-c",
+                &format!(
+                    "import socket, time\n\
+                     for i in range(12):\n\
+                     \x20   s = socket.socket()\n\
+                     \x20   s.bind(('{TEST_SOURCE}', 0))\n\
+                     \x20   s.setblocking(False)\n\
+                     \x20   s.connect_ex(('{}', 22))\n\
+                     \x20   time.sleep(0.5)\n\
+                     \x20   s.close()\n",
+                    common::address(host)
+                ),
+            ],
+        );
+        assert!(knock.status.success(), "{knock:?}");
+        let v = w.wait_alert("F2B-BANNED-STILL-SEEN", host, "firing");
+        assert_eq!(
+            v["id"],
+            format!("F2B-BANNED-STILL-SEEN:{host}:{TEST_SOURCE}"),
+            "{v}"
+        );
     }));
     // Restore: unban, whatever happened.
     let _ = lab.exec(
@@ -492,6 +513,33 @@ fn failed_logins_make_fail2ban_ban_and_ban_spike_fires() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+}
+
+/// Data pushed to web1 over SSH for a few seconds, after a quiet baseline, raises
+/// LIVE-TRAFFIC-SPIKE on web1 from its interface counters; when it stops, the alert resolves.
+#[test]
+fn a_burst_of_traffic_raises_live_traffic_spike_then_resolves() {
+    let lab = common::ensure_lab_exclusive();
+    let (_dir, mut w) = Watch::on_lab("", &["--json", "--no-capture", "--duration", "3m"]);
+    // The baseline needs a few samples (one per 2 s refresh) before a spike counts.
+    std::thread::sleep(Duration::from_secs(14));
+    let mut blast = lab.ssh_command("web1", "cat > /dev/null");
+    blast
+        .stdin(Stdio::from(std::fs::File::open("/dev/zero").unwrap()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = blast.spawn().unwrap();
+    let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        w.wait_alert("LIVE-TRAFFIC-SPIKE", "web1", "firing")
+    }));
+    let _ = child.kill();
+    let _ = child.wait();
+    let v = fired.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(
+        v["summary"].as_str().unwrap_or("").contains("baseline"),
+        "{v}"
+    );
+    w.wait_alert("LIVE-TRAFFIC-SPIKE", "web1", "resolved");
 }
 
 /// Switching web1's firewall off raises DRIFT-FIREWALL-DISABLED (critical); switching it back
