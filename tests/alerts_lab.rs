@@ -542,8 +542,8 @@ fn a_burst_of_traffic_raises_live_traffic_spike_then_resolves() {
     w.wait_alert("LIVE-TRAFFIC-SPIKE", "web1", "resolved");
 }
 
-/// Switching web1's firewall off raises DRIFT-FIREWALL-DISABLED (critical); switching it back
-/// on resolves it. Adding a rule raises DRIFT-FIREWALL-CHANGED naming the rule; deleting it
+/// Switching web1's firewall off raises DRIFT-FIREWALL-DISABLED (critical) and a NEW-FINDING
+/// for FW-NONE; switching it back on resolves both. Adding a rule raises DRIFT-FIREWALL-CHANGED naming the rule; deleting it
 /// resolves that. web1 is put back whatever happens.
 #[test]
 fn a_firewall_switched_off_or_changed_raises_drift_then_resolves() {
@@ -559,8 +559,19 @@ fn a_firewall_switched_off_or_changed_raises_drift_then_resolves() {
         ufw(&["disable"]);
         let v = w.wait_alert("DRIFT-FIREWALL-DISABLED", "web1", "firing");
         assert_eq!(v["severity"], "critical", "{v}");
+        // The posture side: a new critical finding, FW-NONE, is an alert of its own.
+        let fw_none = |v: &serde_json::Value, state: &str| {
+            v["alert"] == "NEW-FINDING"
+                && v["host"] == "web1"
+                && v["check"] == "FW-NONE"
+                && v["state"] == state
+        };
+        w.wait_json("NEW-FINDING FW-NONE on web1", 60, |v| fw_none(v, "firing"));
         ufw(&["--force", "enable"]);
         w.wait_alert("DRIFT-FIREWALL-DISABLED", "web1", "resolved");
+        w.wait_json("NEW-FINDING FW-NONE resolved", 60, |v| {
+            fw_none(v, "resolved")
+        });
 
         ufw(&["allow", &rule]);
         let v = w.wait_alert("DRIFT-FIREWALL-CHANGED", "web1", "firing");
@@ -614,4 +625,93 @@ fn unanswered_syns_raise_live_syn_flood_then_resolve() {
         "web1 is the top source: {v}"
     );
     w.wait_alert("LIVE-SYN-FLOOD", "db1", "resolved");
+}
+
+/// Every sshd on web1 killed (listener and the session rampart holds): HOST-UNREACHABLE fires
+/// for web1 and for no other host; sshd started again as the lab starts it, it resolves.
+#[test]
+fn a_host_that_stops_answering_raises_host_unreachable_then_resolves() {
+    let lab = common::ensure_lab_exclusive();
+    let (_dir, mut w) = Watch::on_lab("", &["--json", "--no-capture", "--duration", "4m"]);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let pids = procs_in("web1", "sshd");
+        assert!(!pids.is_empty(), "web1 runs sshd");
+        for pid in pids {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        let v = w.wait_alert("HOST-UNREACHABLE", "web1", "firing");
+        assert_eq!(v["id"], "HOST-UNREACHABLE:web1", "{v}");
+    }));
+    // Put sshd back whatever happened, as `rampart lab up` starts it.
+    if procs_in("web1", "sshd").is_empty() {
+        let out = lab.exec("web1", "/usr/sbin/sshd", &["-E", "/var/log/auth.log"]);
+        assert!(out.status.success(), "start sshd on web1: {out:?}");
+    }
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    w.wait_json("HOST-UNREACHABLE on web1 resolved", 120, |v| {
+        v["alert"] == "HOST-UNREACHABLE" && v["host"] == "web1" && v["state"] == "resolved"
+    });
+    w.drain();
+    let others: Vec<&String> = w
+        .seen_out
+        .iter()
+        .filter(|l| l.contains("HOST-UNREACHABLE") && !l.contains("\"web1\""))
+        .collect();
+    assert!(others.is_empty(), "only web1 was unreachable: {others:?}");
+}
+
+/// A known_hosts that pins another key for web1 (db1's): HOSTKEY-REFUSED fires for web1,
+/// HOST-UNREACHABLE does not stand in for it, and every other host is still watched.
+#[test]
+fn a_substituted_host_key_raises_hostkey_refused() {
+    let lab = common::ensure_lab();
+    let dir = tempfile::tempdir().unwrap();
+    let real = std::fs::read_to_string(lab.known_hosts()).unwrap();
+    let key_of = |host: &str| -> String {
+        real.lines()
+            .find(|l| {
+                l.split(' ')
+                    .next()
+                    .is_some_and(|names| names.split(',').any(|n| n == host))
+            })
+            .and_then(|l| l.split_once(' ').map(|(_, key)| key.to_string()))
+            .unwrap_or_else(|| panic!("{host} in known_hosts"))
+    };
+    let db1_key = key_of("db1");
+    let forged: String = real
+        .lines()
+        .map(|l| {
+            if l.starts_with("web1,") {
+                format!("web1,{} {db1_key}\n", common::address("web1"))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(forged, real);
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(&kh, forged).unwrap();
+    let inv = inventory(dir.path(), "");
+    let text = std::fs::read_to_string(&inv).unwrap().replace(
+        "${XDG_STATE_HOME}/rampart/lab/known_hosts",
+        &kh.display().to_string(),
+    );
+    assert!(
+        text.contains(&kh.display().to_string()),
+        "the inventory names known_hosts"
+    );
+    std::fs::write(&inv, text).unwrap();
+    let mut w = Watch::start(&inv, &["--json", "--no-capture", "--duration", "2m"]);
+    let v = w.wait_alert("HOSTKEY-REFUSED", "web1", "firing");
+    assert_eq!(v["severity"], "critical", "{v}");
+    w.drain();
+    assert!(
+        !w.seen_out
+            .iter()
+            .any(|l| l.contains("HOSTKEY-REFUSED") && !l.contains("\"web1\"")),
+        "only web1's key was substituted: {:?}",
+        w.seen_out
+    );
 }
