@@ -715,3 +715,76 @@ fn a_substituted_host_key_raises_hostkey_refused() {
         w.seen_out
     );
 }
+
+/// A WireGuard peer added on vpn1 that never completes a handshake raises VPN-PEER-STALE for
+/// that peer (the lab's own stale peer is in the baseline, so it does not); removing the peer
+/// resolves it.
+#[test]
+fn a_new_peer_that_never_handshakes_raises_vpn_peer_stale_then_resolves() {
+    let lab = common::ensure_lab_exclusive();
+    let key = lab.exec("vpn1", "/bin/sh", &["-c", "wg genkey | wg pubkey"]);
+    assert!(key.status.success(), "{key:?}");
+    let key = String::from_utf8_lossy(&key.stdout).trim().to_string();
+    assert_eq!(key.len(), 44, "a WireGuard public key: {key:?}");
+    let (_dir, mut w) = Watch::on_lab("", &["--json", "--no-capture", "--duration", "3m"]);
+    let wg = |args: &[&str]| lab.exec("vpn1", "wg", args);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let add = wg(&["set", "wg0", "peer", &key, "allowed-ips", "10.66.0.99/32"]);
+        assert!(add.status.success(), "wg set: {add:?}");
+        let prefix: String = key.chars().take(12).collect();
+        let fired = w.wait_json("VPN-PEER-STALE for the new peer", 60, |v| {
+            v["alert"] == "VPN-PEER-STALE"
+                && v["host"] == "vpn1"
+                && v["state"] == "firing"
+                && v["summary"].as_str().is_some_and(|s| s.contains(&prefix))
+        });
+        w.drain();
+        let others: Vec<&String> = w
+            .seen_out
+            .iter()
+            .filter(|l| l.contains("VPN-PEER-STALE") && !l.contains(&prefix))
+            .collect();
+        assert!(
+            others.is_empty(),
+            "the designed stale peer is part of the baseline: {others:?}"
+        );
+        let remove = wg(&["set", "wg0", "peer", &key, "remove"]);
+        assert!(remove.status.success(), "wg remove: {remove:?}");
+        let id = fired["id"].as_str().unwrap_or_default().to_string();
+        w.wait_json("VPN-PEER-STALE resolved", 60, |v| {
+            v["id"] == id.as_str() && v["state"] == "resolved"
+        });
+    }));
+    let _ = wg(&["set", "wg0", "peer", &key, "remove"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// web1's certificate swapped for one that expires in 5 days (same key, self-signed) raises
+/// TLS-CERT-EXPIRING for web1; the original put back, it resolves.
+#[test]
+fn a_certificate_that_crosses_the_expiry_threshold_raises_tls_cert_expiring() {
+    let lab = common::ensure_lab_exclusive();
+    let sh = |script: &str| {
+        let out = lab.exec("web1", "/bin/sh", &["-c", script]);
+        assert!(out.status.success(), "{script}: {out:?}");
+    };
+    let (_dir, mut w) = Watch::on_lab("", &["--json", "--no-capture", "--duration", "3m"]);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sh("cd /etc/nginx/tls && cp web1.crt web1.crt.rampart-test \
+            && openssl req -new -x509 -key web1.key -subj /CN=web1 -days 5 -out web1.crt \
+            && nginx -s reload");
+        let v = w.wait_alert("TLS-CERT-EXPIRING", "web1", "firing");
+        assert!(v.to_string().contains("web1"), "{v}");
+    }));
+    // Put the lab's certificate back whatever happened.
+    sh(
+        "cd /etc/nginx/tls && if [ -f web1.crt.rampart-test ]; then \
+        mv web1.crt.rampart-test web1.crt; fi && nginx -s reload",
+    );
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    w.wait_alert("TLS-CERT-EXPIRING", "web1", "resolved");
+}
