@@ -269,6 +269,70 @@ fn daemon_fixes_clear_their_findings_once() {
     assert!(env.audit("vpn1").iter().any(|c| c == "SSH-PASSWORD-AUTH"));
 }
 
+/// The two fixes for misconfigurations the lab does not ship, made on purpose on web1 and
+/// put back whatever happens: fail2ban without its sshd jail (IPS-NO-SSHD-JAIL →
+/// f2b-enable-sshd-jail) and sshd letting root log in with a password (SSH-ROOT-LOGIN →
+/// ssh-disable-root-login, which keeps key logins for root because rampart logs in as root).
+#[test]
+fn hardening_fixes_clear_misconfigurations_made_on_purpose() {
+    let lab = common::ensure_lab_exclusive();
+    let env = Env::new(&lab);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // fail2ban reads jail.d/*.local in name order, later wins: after the lab's jail,
+        // before the fix's zz-rampart-sshd.local.
+        sh(
+            &lab,
+            "web1",
+            "printf '[sshd]\\nenabled = false\\n' > /etc/fail2ban/jail.d/zy-test-no-sshd.local \
+             && fail2ban-client reload >/dev/null",
+        );
+        fix_clears(
+            &env,
+            "web1",
+            "f2b-enable-sshd-jail",
+            &[],
+            "IPS-NO-SSHD-JAIL",
+        );
+        assert!(sh(&lab, "web1", "fail2ban-client status").contains("sshd"));
+
+        // sshd takes the first value it reads: the fix's 00- drop-in comes before this one.
+        sh(
+            &lab,
+            "web1",
+            "printf 'PermitRootLogin yes\\nPasswordAuthentication yes\\n' \
+             > /etc/ssh/sshd_config.d/50-test-root-login.conf && kill -HUP $(cat /run/sshd.pid)",
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        fix_clears(
+            &env,
+            "web1",
+            "ssh-disable-root-login",
+            &["rollback=30"],
+            "SSH-ROOT-LOGIN",
+        );
+        assert!(sh(&lab, "web1", "sshd -T").contains("permitrootlogin without-password"));
+        lab.ssh_ok("web1", "true");
+    }));
+    sh(
+        &lab,
+        "web1",
+        "rm -f /etc/fail2ban/jail.d/zy-test-no-sshd.local /etc/fail2ban/jail.d/zz-rampart-sshd.local \
+         /etc/ssh/sshd_config.d/50-test-root-login.conf /etc/ssh/sshd_config.d/00-rampart-root-login.conf \
+         && fail2ban-client reload >/dev/null && kill -HUP $(cat /run/sshd.pid)",
+    );
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let web1 = env.audit("web1");
+    assert!(
+        !web1.iter().any(
+            |c| ["IPS-NO-SSHD-JAIL", "SSH-ROOT-LOGIN", "SSH-PASSWORD-AUTH"].contains(&c.as_str())
+        ),
+        "web1 is back as designed: {web1:?}"
+    );
+}
+
 const RECORDER: &str = "#!/bin/sh\n\
 printf '%s' \"$SSH_ORIGINAL_COMMAND\" | base64 -w0 >> /var/log/rampart-recorder.log\n\
 echo >> /var/log/rampart-recorder.log\n\
