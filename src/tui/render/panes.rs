@@ -43,8 +43,28 @@ fn count_cell<'a>(app: &App, n: usize, sev: Severity) -> Cell<'a> {
     }
 }
 
-fn table_state(app: &App, pane: Pane) -> TableState {
-    TableState::default().with_selected(app.clamped_row(pane))
+/// Draws a pane's table the one way every pane does (focused block with its title, the
+/// selection marked and kept in view), records where its rows landed for mouse clicks, and
+/// writes `empty` inside it when given.
+fn draw_table(
+    frame: &mut Frame,
+    app: &App,
+    pane: Pane,
+    table: Table<'_>,
+    title: Line<'_>,
+    area: Rect,
+    empty: Option<&str>,
+) {
+    let table = table
+        .block(block(app, title, true))
+        .row_highlight_style(app.theme.selected)
+        .highlight_symbol(glyphs(app.ascii).select);
+    let mut state = TableState::default().with_selected(app.clamped_row(pane));
+    frame.render_stateful_widget(table, area, &mut state);
+    super::record_table(app, pane, area, state.offset());
+    if let Some(text) = empty {
+        empty_note(frame, app, area, text);
+    }
 }
 
 fn empty_note(frame: &mut Frame, app: &App, area: Rect, text: &str) {
@@ -172,17 +192,10 @@ pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
         Grouping::Segment => "by segment".into(),
     };
     let n = body.len();
-    let table = Table::new(body, widths)
-        .header(Row::new(header).style(header_style(app)))
-        .block(block(app, title(app, Pane::Fleet, n, &group_label), true))
-        .row_highlight_style(t.selected)
-        .highlight_symbol(g.select);
-    let mut state = table_state(app, Pane::Fleet);
-    frame.render_stateful_widget(table, area, &mut state);
-    super::record_table(app, Pane::Fleet, area, state.offset());
-    if n == 0 {
-        empty_note(frame, app, area, "no host matches");
-    }
+    let table = Table::new(body, widths).header(Row::new(header).style(header_style(app)));
+    let title = title(app, Pane::Fleet, n, &group_label);
+    let empty = (n == 0).then_some("no host matches");
+    draw_table(frame, app, Pane::Fleet, table, title, area, empty);
 }
 
 pub(super) fn posture(frame: &mut Frame, app: &App, area: Rect) {
@@ -242,26 +255,14 @@ pub(super) fn posture(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         scope
     };
-    let table = Table::new(body, widths)
-        .header(header)
-        .block(block(app, title(app, Pane::Posture, n, &extra), true))
-        .row_highlight_style(t.selected)
-        .highlight_symbol(g.select);
-    let mut state = table_state(app, Pane::Posture);
-    frame.render_stateful_widget(table, list, &mut state);
-    super::record_table(app, Pane::Posture, list, state.offset());
-    if n == 0 {
-        empty_note(
-            frame,
-            app,
-            list,
-            if app.findings.is_empty() {
-                "no findings yet (waiting for the first collection)"
-            } else {
-                "no finding matches"
-            },
-        );
-    }
+    let table = Table::new(body, widths).header(header);
+    let title = title(app, Pane::Posture, n, &extra);
+    let empty = (n == 0).then_some(if app.findings.is_empty() {
+        "no findings yet (waiting for the first collection)"
+    } else {
+        "no finding matches"
+    });
+    draw_table(frame, app, Pane::Posture, table, title, list, empty);
 
     // The selected finding in full.
     let mut lines: Vec<Line> = Vec::new();
@@ -347,7 +348,6 @@ pub(super) fn posture(frame: &mut Frame, app: &App, area: Rect) {
 
 pub(super) fn alerts(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let g = glyphs(app.ascii);
     let rows = app.alert_rows();
     let widths = [
         Constraint::Length(9),
@@ -390,26 +390,14 @@ pub(super) fn alerts(frame: &mut Frame, app: &App, area: Rect) {
         .iter()
         .filter(|a| !a.acknowledged && !a.is_silenced(app.now))
         .count();
-    let table = Table::new(body, widths)
-        .header(header)
-        .block(block(
-            app,
-            title(app, Pane::Alerts, n, &format!("{open} open")),
-            true,
-        ))
-        .row_highlight_style(t.selected)
-        .highlight_symbol(g.select);
-    let mut state = table_state(app, Pane::Alerts);
-    frame.render_stateful_widget(table, area, &mut state);
-    super::record_table(app, Pane::Alerts, area, state.offset());
-    if n == 0 {
-        empty_note(frame, app, area, "no alerts");
-    }
+    let table = Table::new(body, widths).header(header);
+    let title = title(app, Pane::Alerts, n, &format!("{open} open"));
+    let empty = (n == 0).then_some("no alerts");
+    draw_table(frame, app, Pane::Alerts, table, title, area, empty);
 }
 
 pub(super) fn traffic(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let g = glyphs(app.ascii);
     let [list, flows] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(area);
     let rows = app.traffic_rows();
@@ -487,18 +475,9 @@ pub(super) fn traffic(frame: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     let n = body.len();
-    let table = Table::new(body, widths)
-        .header(header)
-        .block(block(
-            app,
-            title(app, Pane::Traffic, n, "rates per second"),
-            true,
-        ))
-        .row_highlight_style(t.selected)
-        .highlight_symbol(g.select);
-    let mut state = table_state(app, Pane::Traffic);
-    frame.render_stateful_widget(table, list, &mut state);
-    super::record_table(app, Pane::Traffic, list, state.offset());
+    let table = Table::new(body, widths).header(header);
+    let title = title(app, Pane::Traffic, n, "rates per second");
+    draw_table(frame, app, Pane::Traffic, table, title, list, None);
 
     // Lower area: the selected host's interfaces, and room for the live flow view.
     let sel = app.selected_fleet_host(Pane::Traffic);
