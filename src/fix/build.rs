@@ -890,6 +890,41 @@ fn write_file(name: &'static str, path: &'static str, content: Vec<u8>) -> Mutat
         .stdin(content)
 }
 
+/// How a drop-in fix applies: write the file, test the daemon's whole configuration with
+/// `test` (a script that removes the file when the test fails), then reload.
+struct DropIn {
+    fix: &'static str,
+    file: &'static str,
+    content: Vec<u8>,
+    /// What the write step says, after "write FILE".
+    why: &'static str,
+    /// The test step's label and script (`sh -c SCRIPT rampart-fix FILE`).
+    test: (&'static str, &'static str),
+    /// The reload step's label and command.
+    reload: (&'static str, MutatingCommand),
+}
+
+impl Built {
+    fn drop_in(&mut self, d: DropIn) {
+        self.steps.push(Step {
+            what: format!("write {}{}", d.file, d.why),
+            command: write_file(d.fix, d.file, d.content),
+        });
+        self.steps.push(Step {
+            what: d.test.0.into(),
+            command: MutatingCommand::new(d.fix, "sh")
+                .arg("-c")
+                .arg(d.test.1)
+                .arg("rampart-fix")
+                .arg(d.file),
+        });
+        self.steps.push(Step {
+            what: d.reload.0.into(),
+            command: d.reload.1,
+        });
+    }
+}
+
 fn f2b_enable_sshd_jail(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixError> {
     let mut b = built(
         vec![Expect::FindingsGone {
@@ -914,25 +949,19 @@ fn f2b_enable_sshd_jail(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, 
         ));
         return Ok(b);
     }
-    b.steps.push(Step {
-        what: format!("write {F2B_JAIL_FILE}"),
-        command: write_file(
-            "f2b-enable-sshd-jail",
-            F2B_JAIL_FILE,
-            F2B_JAIL.as_bytes().to_vec(),
+    b.drop_in(DropIn {
+        fix: spec.id,
+        file: F2B_JAIL_FILE,
+        content: F2B_JAIL.as_bytes().to_vec(),
+        why: "",
+        test: (
+            "test fail2ban's configuration (the drop-in is removed if it fails)",
+            F2B_TEST,
         ),
-    });
-    b.steps.push(Step {
-        what: "test fail2ban's configuration (the drop-in is removed if it fails)".into(),
-        command: MutatingCommand::new("f2b-enable-sshd-jail", "sh")
-            .arg("-c")
-            .arg(F2B_TEST)
-            .arg("rampart-fix")
-            .arg(F2B_JAIL_FILE),
-    });
-    b.steps.push(Step {
-        what: "reload fail2ban".into(),
-        command: MutatingCommand::new("f2b-enable-sshd-jail", "fail2ban-client").arg("reload"),
+        reload: (
+            "reload fail2ban",
+            MutatingCommand::new(spec.id, "fail2ban-client").arg("reload"),
+        ),
     });
     Ok(b)
 }
@@ -1106,23 +1135,18 @@ fn sshd_dropin(spec: &'static FixSpec, i: &Input<'_>, which: SshdFix) -> Result<
             "rampart logs in as root: PermitRootLogin prohibit-password (keys only), not no".into(),
         );
     }
-    b.steps.push(Step {
-        what: format!("write {file} (drop-ins come first in sshd_config, so it wins)"),
-        command: write_file(spec.id, file, content.as_bytes().to_vec()),
-    });
-    b.steps.push(Step {
-        what: "sshd -t (the drop-in is removed if it fails)".into(),
-        command: MutatingCommand::new(spec.id, "sh")
-            .arg("-c")
-            .arg(SSHD_TEST)
-            .arg("rampart-fix")
-            .arg(file),
-    });
-    b.steps.push(Step {
-        what: "reload sshd (SIGHUP, or systemctl reload; live sessions stay)".into(),
-        command: MutatingCommand::new(spec.id, "sh")
-            .arg("-c")
-            .arg(SSHD_RELOAD),
+    b.drop_in(DropIn {
+        fix: spec.id,
+        file,
+        content: content.as_bytes().to_vec(),
+        why: " (drop-ins come first in sshd_config, so it wins)",
+        test: ("sshd -t (the drop-in is removed if it fails)", SSHD_TEST),
+        reload: (
+            "reload sshd (SIGHUP, or systemctl reload; live sessions stay)",
+            MutatingCommand::new(spec.id, "sh")
+                .arg("-c")
+                .arg(SSHD_RELOAD),
+        ),
     });
     b.rollback = Some(RollbackKind::Sshd);
     Ok(b)
@@ -1177,23 +1201,18 @@ fn nginx_rate_limit(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixE
         return Err(i.precondition(spec, "nginx -t fails already: fix the configuration first"));
     }
     let conf = nginx_rate_limit_conf(i.params.rate.unwrap_or(10), i.params.burst.unwrap_or(20));
-    b.steps.push(Step {
-        what: format!("write {NGINX_FILE} (http level: every server inherits it)"),
-        command: write_file(spec.id, NGINX_FILE, conf.into_bytes()),
-    });
-    b.steps.push(Step {
-        what: "nginx -t (the drop-in is removed if it fails)".into(),
-        command: MutatingCommand::new(spec.id, "sh")
-            .arg("-c")
-            .arg(NGINX_TEST)
-            .arg("rampart-fix")
-            .arg(NGINX_FILE),
-    });
-    b.steps.push(Step {
-        what: "reload nginx".into(),
-        command: MutatingCommand::new(spec.id, "sh")
-            .arg("-c")
-            .arg(NGINX_RELOAD),
+    b.drop_in(DropIn {
+        fix: spec.id,
+        file: NGINX_FILE,
+        content: conf.into_bytes(),
+        why: " (http level: every server inherits it)",
+        test: ("nginx -t (the drop-in is removed if it fails)", NGINX_TEST),
+        reload: (
+            "reload nginx",
+            MutatingCommand::new(spec.id, "sh")
+                .arg("-c")
+                .arg(NGINX_RELOAD),
+        ),
     });
     Ok(b)
 }
