@@ -1334,6 +1334,92 @@ pub struct Sshd {
     pub allow_groups: Vec<String>,
     /// Every setting as printed (lower-case keys), for anything not typed above.
     pub settings: BTreeMap<String, Vec<String>>,
+    /// The `Match` blocks of the host's sshd_config and its drop-ins, each with the
+    /// effective settings for a connection it applies to, where sshd could be asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<SshdMatch>,
+}
+
+/// One `Match` block: where it is, what it matches, what it sets, and (for blocks whose
+/// criteria name an address or a user) what `sshd -T -C` says a matching connection gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshdMatch {
+    /// `file:line` of the `Match` line.
+    pub origin: String,
+    /// The criteria as written after `Match`.
+    pub criteria: String,
+    /// Settings written inside the block (lower-case keys, as written), with their
+    /// `file:line`.
+    pub body: Vec<(String, String, String)>,
+    /// Connections sshd was asked about for this block, with the answers.
+    pub probes: Vec<SshdMatchProbe>,
+}
+
+/// `sshd -T -C SPEC` for one connection a `Match` block applies to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshdMatchProbe {
+    /// The source address asked about, when the block names one.
+    pub addr: Option<IpAddr>,
+    /// The user asked about.
+    pub user: Option<String>,
+    /// The effective authentication settings for that connection.
+    pub effective: SshdAuth,
+}
+
+/// The settings that decide how a connection may authenticate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshdAuth {
+    pub password_authentication: Option<bool>,
+    pub kbd_interactive_authentication: Option<bool>,
+    pub permit_root_login: Option<PermitRootLogin>,
+    pub use_pam: Option<bool>,
+    /// `AuthenticationMethods` lists, as printed (`any` when unset).
+    pub authentication_methods: Vec<String>,
+}
+
+impl SshdAuth {
+    /// Whether a password (or PAM keyboard-interactive) can complete a login. A method list
+    /// that never names `password` or `keyboard-interactive` makes
+    /// `PasswordAuthentication yes` inert.
+    pub fn passwords_possible(&self) -> bool {
+        let enabled = self.password_authentication == Some(true)
+            || (self.kbd_interactive_authentication == Some(true) && self.use_pam == Some(true));
+        if !enabled {
+            return false;
+        }
+        let lists: Vec<&str> = self
+            .authentication_methods
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .collect();
+        if lists.is_empty() || lists.contains(&"any") {
+            return true;
+        }
+        lists.iter().any(|list| {
+            list.split(',').any(|m| {
+                let m = m.split(':').next().unwrap_or(m);
+                m == "password" || m == "keyboard-interactive"
+            })
+        })
+    }
+}
+
+impl Sshd {
+    /// The global (no `Match`) authentication settings.
+    pub fn auth(&self) -> SshdAuth {
+        let first = |k: &str| self.settings.get(k).and_then(|v| v.first()).cloned();
+        SshdAuth {
+            password_authentication: self.password_authentication,
+            kbd_interactive_authentication: self.kbd_interactive_authentication,
+            permit_root_login: self.permit_root_login,
+            use_pam: first("usepam").map(|v| v == "yes"),
+            authentication_methods: self
+                .settings
+                .get("authenticationmethods")
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -38,6 +38,9 @@ fn expected() -> BTreeSet<(String, String)> {
         ("web2", "RATE-LIMIT-MISSING"),
         ("web2", "TLS-CERT-EXPIRING"),
         ("vpn1", "SSH-PASSWORD-AUTH"),
+        // Only through `Match Address` (sshd -T -C); app1's PasswordAuthentication yes is
+        // inert under AuthenticationMethods publickey.
+        ("db1", "SSH-PASSWORD-AUTH"),
         ("vpn1", "VPN-PEER-STALE"),
         // No IDS is packaged for this Debian release (docs/lab.md).
         ("edge", "IDS-MISSING"),

@@ -179,9 +179,19 @@ async fn whole_lab_collects_and_shows_its_misconfigurations() {
     }
     for name in ["web1", "web2", "db1", "app1", "edge"] {
         let s = host(&fleet, name).sshd.ok().unwrap();
-        assert_eq!(s.password_authentication, Some(false), "{name}");
+        // app1 says yes, but AuthenticationMethods publickey makes it inert.
+        assert!(!s.auth().passwords_possible(), "{name}: {:?}", s.auth());
         assert_ne!(s.permit_root_login, Some(PermitRootLogin::Yes), "{name}");
     }
+    // db1's Match block: passwords for the admin network, as `sshd -T -C` reports it.
+    let db1_sshd = host(&fleet, "db1").sshd.ok().unwrap();
+    assert_eq!(db1_sshd.matches.len(), 1, "{:?}", db1_sshd.matches);
+    let m = &db1_sshd.matches[0];
+    assert_eq!(m.criteria, "Address 10.77.9.0/24");
+    assert!(m.origin.starts_with("/etc/ssh/sshd_config:"), "{m:?}");
+    assert_eq!(m.probes.len(), 1, "{m:?}");
+    assert_eq!(m.probes[0].addr, Some(ip("10.77.9.1")));
+    assert!(m.probes[0].effective.passwords_possible(), "{m:?}");
     let web1 = host(&fleet, "web1");
     assert!(web1.fail2ban.ok().unwrap().running);
     assert!(

@@ -109,9 +109,32 @@ pub const PROBES: &[ReadCommand] = &[
          [ -f \"$f\" ] && { found=1; printf '### file %s\\n' \"$f\"; head -c 1048576 \"$f\"; echo; }; \
          done; [ -n \"$found\" ] || command -v openvpn >/dev/null 2>&1 || exit 127; exit 0"
     ),
+    // `sshd -T`, then each `Match` block of sshd_config and its drop-ins (awk prints the
+    // block and, for Address/User criteria, a connection it applies to), and `sshd -T -C`
+    // for at most 16 such connections. A spec is used only if it is made of address and
+    // user-name characters; nothing from the file reaches a shell word unquoted.
     probe!(
         "sshd",
-        "command -v sshd >/dev/null 2>&1 || exit 127; sshd -T"
+        "command -v sshd >/dev/null 2>&1 || exit 127; sshd -T || exit $?; for f in \
+         /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do [ -r \"$f\" ] && awk -v f=\"$f\" \
+         'function rep(p,  n, a, o) { if (p ~ /^!/ || p == \"\") return \"\"; n = split(p, a, \
+         \"/\"); p = a[1]; gsub(/[*?]/, \"1\", p); if (p ~ /:/) return p; while (split(p, o, \
+         \".\") < 4) p = p \".1\"; split(p, o, \".\"); if (n > 1 && a[2] < 32 && o[4] == \"0\") p \
+         = o[1] \".\" o[2] \".\" o[3] \".1\"; return p }; { line = $0; sub(/^[ \\t]+/, \"\", \
+         line) }; line ~ /^#/ || line == \"\" { next }; tolower($1) == \"match\" { inm = 1; crit \
+         = line; sub(/^[^ \\t]+[ \\t]+/, \"\", crit); print \"match \" f \":\" NR \": \" crit; \
+         addrs = \"\"; users = \"\"; for (i = 2; i < NF; i += 2) { k = tolower($i); v = $(i + 1); \
+         if (k == \"address\") { c = split(v, ps, \",\"); for (j = 1; j <= c; j++) { r = \
+         rep(ps[j]); if (r != \"\") addrs = addrs \" \" r } }; if (k == \"user\") { c = split(v, \
+         ps, \",\"); for (j = 1; j <= c; j++) if (ps[j] ~ /^[a-z_][a-z0-9_-]*$/) users = users \" \
+         \" ps[j] } }; u = \"root\"; split(users, us, \" \"); if (us[1] != \"\") u = us[1]; na = \
+         split(addrs, as, \" \"); if (na == 0 && users != \"\" && nc++ < 16) print \"C user=\" u; \
+         for (j = 1; j <= na && j <= 4; j++) if (nc++ < 16) print \"C addr=\" as[j] \",user=\" u; \
+         next }; inm { print \"set \" f \":\" NR \": \" line }' \"$f\"; done | head -n 400 | \
+         while IFS= read -r l; do case \"$l\" in \"C \"*) s=${l#C }; printf '### spec %s\\n' \
+         \"$s\"; case \"$s\" in *[!A-Za-z0-9.:,=_-]*) ;; *) sshd -T -C \"$s\" 2>&1 | grep -E \
+         '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin|usepam|authenticationmethods) \
+         ';; esac ;; *) printf '### %s\\n' \"$l\" ;; esac; done; exit 0"
     ),
     // nginx -T once, then the certificates its config names (absolute, or under /etc/nginx).
     probe!(
@@ -508,7 +531,7 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
     let fail2ban = build_fail2ban(frames);
     let vpn = build_vpn(frames, &facts);
     let sshd = match frame(frames, "sshd") {
-        Probed::Ok(o) if o.status == Some(0) => parsed("sshd", sshd::parse(&o.stdout)),
+        Probed::Ok(o) if o.status == Some(0) => parsed("sshd", sshd::parse_with_matches(&o.stdout)),
         Probed::Ok(o) if sshd::is_permission_problem(&o.stderr) => Probed::PermissionDenied {
             stage: "sshd".into(),
             message: first_line(&o.stderr),

@@ -1105,6 +1105,39 @@ fn sshd_dropin(spec: &'static FixSpec, i: &Input<'_>, which: SshdFix) -> Result<
             detail: "public-key authentication is off: rampart would have no way to log in".into(),
         });
     }
+    // A drop-in wins over the global settings only: a Match block that turns the setting
+    // back on keeps it on for its sources, so editing that block is a person's job.
+    let turned_on_by_match: Vec<String> = s
+        .matches
+        .iter()
+        .filter(|m| {
+            let probed = m.probes.iter().any(|p| match which {
+                SshdFix::Password => p.effective.passwords_possible(),
+                SshdFix::RootLogin => {
+                    p.effective.permit_root_login == Some(crate::state::PermitRootLogin::Yes)
+                }
+            });
+            let key = match which {
+                SshdFix::Password => "passwordauthentication",
+                SshdFix::RootLogin => "permitrootlogin",
+            };
+            let written = m
+                .body
+                .iter()
+                .any(|(k, v, _)| k == key && v.eq_ignore_ascii_case("yes"));
+            probed || (m.probes.is_empty() && written)
+        })
+        .map(|m| format!("Match {} at {}", m.criteria, m.origin))
+        .collect();
+    if !turned_on_by_match.is_empty() {
+        return Err(i.precondition(
+            spec,
+            format!(
+                "turned on by {}; a drop-in cannot override a Match block: edit that block",
+                turned_on_by_match.join(", ")
+            ),
+        ));
+    }
     let (file, content, done) = match which {
         SshdFix::Password => (
             SSHD_PASSWORD_FILE,

@@ -275,6 +275,38 @@ fn daemon_fixes_use_drop_ins_tests_and_reloads() {
 }
 
 #[test]
+fn sshd_fixes_refuse_a_setting_a_match_block_turns_back_on() {
+    let inv = inv();
+    let mut db1 = load("db1");
+    let Probed::Ok(sshd) = &mut db1.sshd else {
+        panic!("db1 sshd: {:?}", db1.sshd)
+    };
+    sshd.matches.push(crate::state::SshdMatch {
+        origin: "/etc/ssh/sshd_config:22".into(),
+        criteria: "Address 10.77.9.0/24".into(),
+        body: vec![],
+        probes: vec![crate::state::SshdMatchProbe {
+            addr: Some("10.77.9.1".parse().unwrap()),
+            user: Some("root".into()),
+            effective: crate::state::SshdAuth {
+                password_authentication: Some(true),
+                ..Default::default()
+            },
+        }],
+    });
+    let err = plan(&inv, &db1, "ssh-disable-password-auth", &[], &bastion()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Match Address 10.77.9.0/24 at /etc/ssh/sshd_config:22")
+            && msg.contains("edit that block"),
+        "{msg}"
+    );
+    // Root login is not what the block turns on: that fix still plans as before.
+    let p = plan(&inv, &db1, "ssh-disable-root-login", &[], &bastion()).unwrap();
+    assert!(p.is_noop(), "{:?}", texts(&p));
+}
+
+#[test]
 fn unknown_fix_and_host_are_errors() {
     let inv = inv();
     assert!(matches!(

@@ -213,6 +213,12 @@ pub struct HostSpec {
 pub struct SshdSettings {
     pub password_authentication: bool,
     pub allow_agent_forwarding: bool,
+    /// A `Match Address NET` block at the end that turns passwords back on for NET: what
+    /// `sshd -T` alone never shows.
+    pub passwords_from: Option<Ipv4Net>,
+    /// `AuthenticationMethods publickey`: passwords refused whatever
+    /// `PasswordAuthentication` says.
+    pub publickey_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +307,12 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
             host: "vpn1",
             what: "sshd PasswordAuthentication yes",
             should_be: "PasswordAuthentication no",
+        },
+        Misconfiguration {
+            host: "db1",
+            what: "sshd `Match Address 10.77.9.0/24` turns PasswordAuthentication back on \
+                   (`sshd -T` alone says no)",
+            should_be: "no Match block that re-enables passwords",
         },
         Misconfiguration {
             host: "vpn1",
@@ -471,6 +483,8 @@ impl LabConfig {
         let good_sshd = SshdSettings {
             password_authentication: false,
             allow_agent_forwarding: true,
+            passwords_from: None,
+            publickey_only: false,
         };
         let web_rules = vec![
             UfwRule {
@@ -505,8 +519,8 @@ impl LabConfig {
                     wireguard: false,
                 },
                 sshd: SshdSettings {
-                    password_authentication: false,
                     allow_agent_forwarding: false,
+                    ..good_sshd
                 },
                 fail2ban: Some(Fail2banSettings {
                     running: true,
@@ -572,7 +586,7 @@ impl LabConfig {
                 },
                 sshd: SshdSettings {
                     password_authentication: true,
-                    allow_agent_forwarding: true,
+                    ..good_sshd
                 },
                 fail2ban: Some(Fail2banSettings {
                     running: true,
@@ -606,7 +620,13 @@ impl LabConfig {
                         },
                     ],
                 },
-                sshd: good_sshd,
+                // Clean counterpart of db1's Match block: PasswordAuthentication yes, made
+                // inert by AuthenticationMethods publickey.
+                sshd: SshdSettings {
+                    password_authentication: true,
+                    publickey_only: true,
+                    ..good_sshd
+                },
                 fail2ban: f2b_ufw,
                 nginx: None,
                 node_exporter: true,
@@ -637,7 +657,12 @@ impl LabConfig {
                         },
                     ],
                 },
-                sshd: good_sshd,
+                // The deliberate mistake: passwords back on for the admin network, which
+                // the firewall lets reach port 22.
+                sshd: SshdSettings {
+                    passwords_from: Some(admin),
+                    ..good_sshd
+                },
                 fail2ban: f2b_ufw,
                 nginx: None,
                 node_exporter: true,
@@ -697,6 +722,13 @@ pub fn sshd_config(host: &HostSpec) -> String {
     s.push_str("PrintMotd no\n");
     s.push_str("AcceptEnv LANG LC_*\n");
     s.push_str("Subsystem sftp /usr/lib/openssh/sftp-server\n");
+    if host.sshd.publickey_only {
+        s.push_str("AuthenticationMethods publickey\n");
+    }
+    // Match blocks last: everything after a Match line belongs to it.
+    if let Some(net) = host.sshd.passwords_from {
+        let _ = writeln!(s, "Match Address {net}\n\tPasswordAuthentication yes");
+    }
     s
 }
 
@@ -1018,6 +1050,13 @@ mod tests {
         assert!(web.contains("AuthorizedKeysFile /etc/ssh/authorized_keys/%u\n"));
         let edge = sshd_config(host(&hosts, "edge"));
         assert!(edge.contains("\nAllowAgentForwarding no\n"));
+        let db = sshd_config(host(&hosts, "db1"));
+        assert!(db.contains("\nPasswordAuthentication no\n"));
+        assert!(db.ends_with("\nMatch Address 10.77.9.0/24\n\tPasswordAuthentication yes\n"));
+        let app = sshd_config(host(&hosts, "app1"));
+        assert!(app.contains("\nPasswordAuthentication yes\n"));
+        assert!(app.contains("\nAuthenticationMethods publickey\n"));
+        assert!(!app.contains("Match"));
         // Drop-ins must come first so that a test's drop-in wins (sshd keeps the first value).
         assert!(web.find("Include").unwrap() < web.find("PasswordAuthentication").unwrap());
     }

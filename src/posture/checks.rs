@@ -21,7 +21,7 @@ use super::{FLEET, Finding, Severity};
 use crate::inventory::{Host, Inventory};
 use crate::state::{
     Action, Firewall, FleetState, HostState, KnownService, Listener, Manager, PermitRootLogin,
-    PortSet, Probed, Protocol, Rule,
+    PortSet, Probed, Protocol, Rule, Sshd,
 };
 
 /// Segments whose members are administrators: any port may be open to them.
@@ -643,35 +643,138 @@ const WEAK_MACS: &[&str] = &[
     "umac-32@openssh.com",
 ];
 
+/// What one `Match` block turns on for sources that can reach sshd.
+struct MatchExposure {
+    passwords: bool,
+    root: bool,
+    evidence: String,
+}
+
+/// The `Match` blocks that turn passwords (or root login with a password) on for a
+/// connection that the firewall lets reach sshd's port. A block sshd could be asked about
+/// is judged by `sshd -T -C`'s answer for a matching source; a block it could not (Group,
+/// Host, LocalPort... criteria) is judged by the settings written in it and assumed to apply
+/// to someone who can connect, so an unmodelled block leans towards "exposed".
+fn match_exposures(s: &Sshd, state: &HostState, port: u16) -> Vec<MatchExposure> {
+    let reachable = |addr: Option<IpAddr>| -> (bool, String) {
+        match (&state.firewall, addr) {
+            (Probed::Ok(fw), Some(a)) => {
+                let v = fw.admits(a, Protocol::Tcp, port);
+                if v.admitted() {
+                    (true, format!("{a} reaches port {port}"))
+                } else {
+                    (false, String::new())
+                }
+            }
+            (_, Some(a)) => (
+                true,
+                format!("{a}: firewall unknown, assumed to reach port {port}"),
+            ),
+            (_, None) => (true, "any source that reaches sshd".to_string()),
+        }
+    };
+    let mut out = Vec::new();
+    for m in &s.matches {
+        if m.probes.is_empty() {
+            let says = |key: &str, val: &str| {
+                m.body
+                    .iter()
+                    .any(|(k, v, _)| k == key && v.eq_ignore_ascii_case(val))
+            };
+            let passwords = says("passwordauthentication", "yes");
+            let root = passwords && says("permitrootlogin", "yes");
+            if passwords || root {
+                out.push(MatchExposure {
+                    passwords,
+                    root,
+                    evidence: format!(
+                        "Match {} ({}): sets passwordauthentication yes; sshd cannot be asked \
+                         which connections it covers, assumed to cover some",
+                        m.criteria, m.origin
+                    ),
+                });
+            }
+            continue;
+        }
+        for p in &m.probes {
+            let passwords = p.effective.passwords_possible();
+            let root = passwords && p.effective.permit_root_login == Some(PermitRootLogin::Yes);
+            if !passwords {
+                continue;
+            }
+            let (reaches, how) = reachable(p.addr);
+            if !reaches {
+                continue;
+            }
+            let who = match (&p.addr, &p.user) {
+                (Some(a), Some(u)) => format!("addr={a},user={u}"),
+                (Some(a), None) => format!("addr={a}"),
+                (None, Some(u)) => format!("user={u}"),
+                (None, None) => String::new(),
+            };
+            out.push(MatchExposure {
+                passwords,
+                root,
+                evidence: format!(
+                    "Match {} ({}): sshd -T -C {who}: passwordauthentication {}{}; {how}",
+                    m.criteria,
+                    m.origin,
+                    if p.effective.password_authentication == Some(true) {
+                        "yes"
+                    } else {
+                        "no (keyboard-interactive with PAM)"
+                    },
+                    if root { ", permitrootlogin yes" } else { "" }
+                ),
+            });
+        }
+    }
+    out
+}
+
 fn sshd_checks(host: &Host, policy: &HostPolicy, state: &HostState, out: &mut Vec<Finding>) {
     let Probed::Ok(s) = &state.sshd else { return };
     let name = host.name.as_str();
-    let usepam = s
-        .settings
-        .get("usepam")
-        .and_then(|v| v.first())
-        .is_some_and(|v| v == "yes");
-    let passwords = s.password_authentication == Some(true)
-        || (s.kbd_interactive_authentication == Some(true) && usepam);
-    if passwords {
-        let mut f = Finding::new("SSH-PASSWORD-AUTH", name, "sshd accepts passwords");
-        if s.password_authentication == Some(true) {
-            f = f.evidence("sshd -T: passwordauthentication yes");
+    let global = s.auth();
+    let passwords = global.passwords_possible();
+    let per_source = match_exposures(s, state, ssh_port(state, host));
+    let from_some = per_source.iter().any(|e| e.passwords);
+    if passwords || from_some {
+        let title = if passwords {
+            "sshd accepts passwords"
         } else {
-            f = f.evidence("sshd -T: kbdinteractiveauthentication yes, usepam yes");
+            "sshd accepts passwords from some sources (Match)"
+        };
+        let mut f = Finding::new("SSH-PASSWORD-AUTH", name, title);
+        if passwords {
+            if s.password_authentication == Some(true) {
+                f = f.evidence("sshd -T: passwordauthentication yes");
+            } else {
+                f = f.evidence("sshd -T: kbdinteractiveauthentication yes, usepam yes");
+            }
+        }
+        for e in per_source.iter().filter(|e| e.passwords) {
+            f = f.evidence(e.evidence.clone());
         }
         out.push(f);
     }
-    if s.permit_root_login == Some(PermitRootLogin::Yes) && passwords {
-        out.push(
-            Finding::new(
-                "SSH-ROOT-LOGIN",
-                name,
-                "sshd permits root login with a password",
-            )
-            .evidence("sshd -T: permitrootlogin yes")
-            .evidence("sshd -T: password authentication enabled"),
+    let root_global = global.permit_root_login == Some(PermitRootLogin::Yes) && passwords;
+    let root_some: Vec<&MatchExposure> = per_source.iter().filter(|e| e.root).collect();
+    if root_global || !root_some.is_empty() {
+        let mut f = Finding::new(
+            "SSH-ROOT-LOGIN",
+            name,
+            "sshd permits root login with a password",
         );
+        if root_global {
+            f = f
+                .evidence("sshd -T: permitrootlogin yes")
+                .evidence("sshd -T: password authentication enabled");
+        }
+        for e in root_some {
+            f = f.evidence(e.evidence.clone());
+        }
+        out.push(f);
     }
     let weak = |list: &[String], bad: &[&str]| -> Vec<String> {
         list.iter()

@@ -361,6 +361,84 @@ fn sshd_settings() {
     assert!(weak.evidence.iter().any(|e| e.contains("hmac-md5")));
 }
 
+/// A Match block, asked about with `sshd -T -C addr=ADDR,user=root`, that turns passwords on.
+fn password_match(addr: &str) -> SshdMatch {
+    SshdMatch {
+        origin: "/etc/ssh/sshd_config:40".into(),
+        criteria: format!("Address {addr}/24"),
+        body: vec![(
+            "passwordauthentication".into(),
+            "yes".into(),
+            "/etc/ssh/sshd_config:41".into(),
+        )],
+        probes: vec![SshdMatchProbe {
+            addr: Some(addr.parse().expect("addr")),
+            user: Some("root".into()),
+            effective: SshdAuth {
+                password_authentication: Some(true),
+                permit_root_login: Some(PermitRootLogin::ProhibitPassword),
+                ..Default::default()
+            },
+        }],
+    }
+}
+
+#[test]
+fn a_match_block_that_turns_passwords_on_counts_for_sources_that_reach_sshd() {
+    // db1 admits 22 from the admin segment only.
+    let mut s = good_db();
+    let mut sshd = good_sshd();
+    sshd.matches.push(password_match("10.77.9.1"));
+    s.sshd = Probed::Ok(sshd.clone());
+    let f = run(s.clone());
+    assert_eq!(checks(&f), ["SSH-PASSWORD-AUTH"], "{f:#?}");
+    assert!(
+        f[0].evidence.iter().any(|e| e
+            .contains("Match Address 10.77.9.1/24 (/etc/ssh/sshd_config:40)")
+            && e.contains("addr=10.77.9.1")),
+        "{f:#?}"
+    );
+
+    // The same block for a network the firewall keeps away from port 22: nothing to say.
+    let mut sshd = good_sshd();
+    sshd.matches.push(password_match("10.77.11.1"));
+    s.sshd = Probed::Ok(sshd);
+    assert!(run(s.clone()).is_empty());
+
+    // Unknown firewall: the source is assumed to reach sshd.
+    s.firewall = Probed::Failed {
+        stage: "nft".into(),
+        message: "boom".into(),
+    };
+    assert!(checks(&run(s)).contains(&"SSH-PASSWORD-AUTH"));
+}
+
+#[test]
+fn a_match_block_sshd_cannot_be_asked_about_leans_towards_exposed() {
+    let mut s = good_db();
+    let mut sshd = good_sshd();
+    let mut m = password_match("10.77.11.1");
+    m.criteria = "Group admins".into();
+    m.probes.clear();
+    sshd.matches.push(m);
+    s.sshd = Probed::Ok(sshd);
+    let f = run(s);
+    assert_eq!(checks(&f), ["SSH-PASSWORD-AUTH"], "{f:#?}");
+    assert!(f[0].evidence[0].contains("Match Group admins"), "{f:#?}");
+}
+
+#[test]
+fn authentication_methods_publickey_makes_password_authentication_inert() {
+    let mut s = good_db();
+    let mut sshd = good_sshd();
+    sshd.password_authentication = Some(true);
+    sshd.permit_root_login = Some(PermitRootLogin::Yes);
+    sshd.settings
+        .insert("authenticationmethods".into(), vec!["publickey".into()]);
+    s.sshd = Probed::Ok(sshd);
+    assert!(run(s).is_empty());
+}
+
 #[test]
 fn root_login_without_passwords_is_fine() {
     let mut s = good_db();
