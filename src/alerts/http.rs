@@ -150,7 +150,10 @@ impl SinkClient {
     }
 
     fn failed(url: &str, creds: Option<&Credentials>, e: &ureq::Error) -> HttpError {
-        let text = e.to_string();
+        let mut text = e.to_string();
+        if text.contains("UnknownIssuer") {
+            text.push_str(" (set ca_file to the CA that signed the sink's certificate)");
+        }
         HttpError {
             url: url.to_string(),
             stage: stage_of(e),
@@ -185,13 +188,21 @@ impl SinkClient {
         let text = creds
             .as_ref()
             .map_or_else(|| text.clone(), |c| c.scrub(&text));
+        // One line: the answer's whitespace (an HTML page's line breaks) collapsed.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let shown = crate::sanitize::clean_line(&text.chars().take(200).collect::<String>());
+        let stage = status_stage(status, &text);
+        let message = match stage {
+            SinkStage::Tls => format!(
+                "the server refused the client certificate (set client_cert_file and \
+                 client_key_file, signed by a CA it trusts): HTTP {status}: {shown}"
+            ),
+            _ => format!("HTTP {status}: {shown}"),
+        };
         Err(HttpError {
             url: url.to_string(),
-            stage: status_stage(status, &text),
-            message: format!(
-                "HTTP {status}: {}",
-                crate::sanitize::clean_line(&text.chars().take(200).collect::<String>())
-            ),
+            stage,
+            message,
         })
     }
 
