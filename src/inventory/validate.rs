@@ -695,10 +695,11 @@ fn check_sink_auth(
                     &format!("{key}.{name}_file"),
                     format!("set {name}_file or {name}_env, not both"),
                 )),
-                (Some(f), None) if f.get_ref().is_empty() => {
-                    Err(ctx.err(f, &format!("{key}.{name}_file"), "is empty"))
-                }
-                (Some(f), None) => Ok(Some(SecretSource::File(f.get_ref().into()))),
+                (Some(f), None) => Ok(Some(SecretSource::File(check_path(
+                    ctx,
+                    f,
+                    &format!("{key}.{name}_file"),
+                )?))),
                 (None, Some(v)) => {
                     let name_ok = v.get_ref().bytes().enumerate().all(|(i, b)| {
                         b == b'_'
@@ -755,15 +756,18 @@ fn check_sink_auth(
                 "credentials would travel in clear text: use an https:// URL",
             ));
         }
-        let path =
-            |p: &Option<S<String>>| p.as_ref().map(|p| std::path::PathBuf::from(p.get_ref()));
+        let path = |p: &Option<S<String>>, name: &str| {
+            p.as_ref()
+                .map(|p| check_path(ctx, p, &format!("{key}.{name}")))
+                .transpose()
+        };
         let auth = SinkAuth {
             username: e.username.as_ref().map(|u| u.get_ref().clone()),
             password,
             bearer_token,
-            ca_file: path(&e.ca_file),
-            client_cert_file: path(&e.client_cert_file),
-            client_key_file: path(&e.client_key_file),
+            ca_file: path(&e.ca_file, "ca_file")?,
+            client_cert_file: path(&e.client_cert_file, "client_cert_file")?,
+            client_key_file: path(&e.client_key_file, "client_key_file")?,
         };
         if !https && (auth.ca_file.is_some() || auth.client_cert_file.is_some()) {
             return Err(ctx.err(
