@@ -322,3 +322,41 @@ async fn proxy_jump_chain_of_two_bastions_with_certificates() {
         assert!(hop.log_text().contains(&want), "{want}: {}", hop.log_text());
     }
 }
+
+#[tokio::test]
+async fn a_certificate_without_its_key_is_reported_only_when_nothing_else_works() {
+    let client = Client::new();
+    let ca = Ca::new(client.dir.path());
+    // A certificate for a key rampart is not given.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = keygen(other_dir.path(), "other", "ed25519", "");
+    let cert = client.dir.path().join("orphan.cert");
+    ca.sign(&other.private, "orphan", "-5m:+1h", &cert);
+    std::fs::remove_file(&other.private).unwrap();
+
+    // sshd authorizes no client key: the orphan certificate is the error.
+    let sshd = ca.sshd();
+    client.trust(&sshd);
+    let mut spec = sshd.spec("h", &client.key.private, &client.known_hosts);
+    spec.certificate_files = vec![cert.clone()];
+    let tr = Transport::from_specs(vec![spec], client.options()).unwrap();
+    let err = tr.exec("h", &ID).await.unwrap_err();
+    match &*err.kind {
+        ErrorKind::CertificateFile { path, reason } => {
+            assert_eq!(path, &cert);
+            assert!(
+                reason.contains("no identity file holds its private key"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // An sshd that authorizes the client's plain key: the orphan does not get in the way.
+    let plain = Sshd::start(&client.key.public, SshdOptions::default());
+    client.trust(&plain);
+    let mut spec = plain.spec("p", &client.key.private, &client.known_hosts);
+    spec.certificate_files = vec![cert];
+    let tr = Transport::from_specs(vec![spec], client.options()).unwrap();
+    assert_eq!(tr.exec("p", &ID).await.unwrap().stdout, b"root\n");
+}

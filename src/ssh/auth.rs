@@ -234,11 +234,13 @@ struct FileCert {
     cert: Certificate,
 }
 
-/// The certificates configured for a hop: `CertificateFile`s (an unreadable one is an error)
-/// paired with the identity file of the same key, then `KEY-cert.pub` beside each identity
-/// file (an unreadable one is skipped, as OpenSSH does).
-fn file_certificates(input: &AuthInput<'_>) -> Result<Vec<FileCert>, ErrorKind> {
+/// The certificates configured for a hop: `CertificateFile`s paired with the identity file of
+/// the same key, then `KEY-cert.pub` beside each identity file. A `CertificateFile` that
+/// cannot be used is returned as a problem (reported if nothing else gets in, as OpenSSH
+/// goes on with the other keys); an unusable `KEY-cert.pub` is skipped.
+fn file_certificates(input: &AuthInput<'_>) -> (Vec<FileCert>, Vec<ErrorKind>) {
     let mut out: Vec<FileCert> = Vec::new();
+    let mut problems = Vec::new();
     let publics: Vec<(PathBuf, Option<KeyData>)> = input
         .identity_files
         .iter()
@@ -250,23 +252,32 @@ fn file_certificates(input: &AuthInput<'_>) -> Result<Vec<FileCert>, ErrorKind> 
             tracing::debug!("CertificateFile {} does not exist", path.display());
             continue;
         }
-        let cert = read_certificate(path)?;
+        let cert = match read_certificate(path) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
         // The identity file of the same key, or the conventional KEY beside KEY-cert.pub.
         let beside = path
             .to_str()
             .and_then(|s| s.strip_suffix("-cert.pub"))
             .map(PathBuf::from)
             .filter(|p| p.exists());
-        let key_path = publics
+        let Some(key_path) = publics
             .iter()
             .find(|(_, k)| k.as_ref() == Some(cert.public_key()))
             .map(|(p, _)| p.clone())
             .or(beside)
-            .ok_or_else(|| ErrorKind::CertificateFile {
+        else {
+            problems.push(ErrorKind::CertificateFile {
                 path: path.clone(),
                 reason: "no identity file holds its private key; add the key as IdentityFile"
                     .into(),
-            })?;
+            });
+            continue;
+        };
         out.push(FileCert {
             cert_path: path.clone(),
             key_path,
@@ -287,7 +298,7 @@ fn file_certificates(input: &AuthInput<'_>) -> Result<Vec<FileCert>, ErrorKind> 
             Err(e) => tracing::debug!("skipping {}: {e}", cert_path.display()),
         }
     }
-    Ok(out)
+    (out, problems)
 }
 
 /// Authenticates `handle` as `input.user`: certificates (agent, then files), every agent key,
@@ -301,7 +312,10 @@ pub(crate) async fn authenticate<H: russh::client::Handler>(
     let mut tried = Vec::new();
     let mut held_back: Vec<CertWindow> = Vec::new();
     let now = now_unix();
-    let file_certs = file_certificates(&input)?;
+    let (file_certs, mut cert_problems) = file_certificates(&input);
+    for p in &cert_problems {
+        tracing::warn!("certificate not used: {p}");
+    }
     // Keys `IdentitiesOnly` lets through from the agent.
     let wanted: Vec<KeyData> = input
         .identity_files
@@ -390,10 +404,11 @@ pub(crate) async fn authenticate<H: russh::client::Handler>(
         }
         let key = input.keys.load(&fc.key_path, input.passphrase).await?;
         if key.public_key().key_data() != fc.cert.public_key() {
-            return Err(ErrorKind::CertificateFile {
+            cert_problems.push(ErrorKind::CertificateFile {
                 path: fc.cert_path.clone(),
                 reason: format!("certifies another key than {}", fc.key_path.display()),
             });
+            continue;
         }
         tried.push(format!(
             "certificate {} (key ID {:?})",
@@ -463,6 +478,9 @@ pub(crate) async fn authenticate<H: russh::client::Handler>(
     }
     if let Some(window) = held_back.into_iter().next() {
         return Err(ErrorKind::CertificateNotValid { window, tried });
+    }
+    if let Some(problem) = cert_problems.into_iter().next() {
+        return Err(problem);
     }
     Err(ErrorKind::AuthFailed {
         user: input.user.to_string(),
