@@ -243,6 +243,30 @@ async fn certificate_held_by_the_agent() {
 }
 
 #[tokio::test]
+async fn certificate_file_whose_key_only_the_agent_holds() {
+    let client = Client::new();
+    let ca = Ca::new(client.dir.path());
+    let sshd = ca.sshd();
+    client.trust(&sshd);
+    let agent_dir = tempfile::tempdir().unwrap();
+    let key = keygen(agent_dir.path(), "agent_plain", "ed25519", "");
+    // The agent gets the plain key only (no certificate beside it yet).
+    let agent = start_agent(agent_dir.path(), &key.private);
+    std::fs::remove_file(&key.private).unwrap();
+    let cert = client.dir.path().join("elsewhere.cert");
+    ca.sign(&key.private, "file-cert-agent-key", "-5m:+1h", &cert);
+    let mut spec = sshd.spec("h", &client.key.private, &client.known_hosts);
+    spec.identity_files.clear();
+    spec.certificate_files = vec![cert];
+    spec.identities_only = true;
+    let mut opts = client.options();
+    opts.agent = AgentChoice::Socket(agent.socket.clone());
+    let tr = Transport::from_specs(vec![spec], opts).unwrap();
+    assert_eq!(tr.exec("h", &ID).await.unwrap().stdout, b"root\n");
+    assert!(sshd.log_text().contains("ID file-cert-agent-key"));
+}
+
+#[tokio::test]
 async fn identities_only_keeps_the_agent_keys_out() {
     let client = Client::new();
     // This sshd authorizes the agent's key, not the configured identity file.
@@ -345,7 +369,7 @@ async fn a_certificate_without_its_key_is_reported_only_when_nothing_else_works(
         ErrorKind::CertificateFile { path, reason } => {
             assert_eq!(path, &cert);
             assert!(
-                reason.contains("no identity file holds its private key"),
+                reason.contains("neither an identity file nor ssh-agent holds its private key"),
                 "{reason}"
             );
         }

@@ -230,7 +230,8 @@ fn identity_public(path: &Path) -> Option<KeyData> {
 /// A certificate to offer with the identity file that holds its private key.
 struct FileCert {
     cert_path: PathBuf,
-    key_path: PathBuf,
+    /// `None`: no identity file holds its key (the agent may).
+    key_path: Option<PathBuf>,
     cert: Certificate,
 }
 
@@ -265,19 +266,11 @@ fn file_certificates(input: &AuthInput<'_>) -> (Vec<FileCert>, Vec<ErrorKind>) {
             .and_then(|s| s.strip_suffix("-cert.pub"))
             .map(PathBuf::from)
             .filter(|p| p.exists());
-        let Some(key_path) = publics
+        let key_path = publics
             .iter()
             .find(|(_, k)| k.as_ref() == Some(cert.public_key()))
             .map(|(p, _)| p.clone())
-            .or(beside)
-        else {
-            problems.push(ErrorKind::CertificateFile {
-                path: path.clone(),
-                reason: "no identity file holds its private key; add the key as IdentityFile"
-                    .into(),
-            });
-            continue;
-        };
+            .or(beside);
         out.push(FileCert {
             cert_path: path.clone(),
             key_path,
@@ -292,13 +285,39 @@ fn file_certificates(input: &AuthInput<'_>) -> (Vec<FileCert>, Vec<ErrorKind>) {
         match read_certificate(&cert_path) {
             Ok(cert) => out.push(FileCert {
                 cert_path,
-                key_path: key_path.clone(),
+                key_path: Some(key_path.clone()),
                 cert,
             }),
             Err(e) => tracing::debug!("skipping {}: {e}", cert_path.display()),
         }
     }
     (out, problems)
+}
+
+/// Signs for a certificate with the agent's plain key of the same key pair: an OpenSSH agent
+/// signs only for identities it holds, and holds the key, not the certificate, when the
+/// certificate comes from a `CertificateFile` (OpenSSH's client does the same).
+struct PlainKeySigner<'a> {
+    agent: &'a mut AgentClient<tokio::net::UnixStream>,
+    key: AgentIdentity,
+}
+
+impl russh::Signer for PlainKeySigner<'_> {
+    type Error = russh::AgentAuthError;
+
+    fn auth_sign(
+        &mut self,
+        _certificate: &AgentIdentity,
+        hash_alg: Option<HashAlg>,
+        to_sign: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, Self::Error>> + Send {
+        async move {
+            self.agent
+                .sign_request(&self.key, hash_alg, to_sign)
+                .await
+                .map_err(Into::into)
+        }
+    }
 }
 
 /// Authenticates `handle` as `input.user`: certificates (agent, then files), every agent key,
@@ -402,19 +421,59 @@ pub(crate) async fn authenticate<H: russh::client::Handler>(
             held_back.push(window);
             continue;
         }
-        let key = input.keys.load(&fc.key_path, input.passphrase).await?;
-        if key.public_key().key_data() != fc.cert.public_key() {
-            cert_problems.push(ErrorKind::CertificateFile {
-                path: fc.cert_path.clone(),
-                reason: format!("certifies another key than {}", fc.key_path.display()),
-            });
-            continue;
-        }
-        tried.push(format!(
+        let label = format!(
             "certificate {} (key ID {:?})",
             fc.cert_path.display(),
             fc.cert.key_id()
-        ));
+        );
+        let Some(key_path) = &fc.key_path else {
+            // No identity file holds the key: sign with the agent's key of the same pair.
+            let plain = agent.as_ref().and_then(|(_, ids)| {
+                ids.iter().find(|id| {
+                    matches!(id, AgentIdentity::PublicKey { key, .. }
+                        if key.key_data() == fc.cert.public_key())
+                })
+            });
+            let (Some(plain), Some((client, _))) = (plain.cloned(), agent.as_mut()) else {
+                cert_problems.push(ErrorKind::CertificateFile {
+                    path: fc.cert_path.clone(),
+                    reason: "neither an identity file nor ssh-agent holds its private key; \
+                             add the key as IdentityFile or to the agent"
+                        .into(),
+                });
+                continue;
+            };
+            let hash = rsa_hash(handle, fc.cert.algorithm().is_rsa()).await;
+            tried.push(format!("{label} with the agent's key"));
+            let mut signer = PlainKeySigner {
+                agent: client,
+                key: plain,
+            };
+            match handle
+                .authenticate_certificate_with(input.user, fc.cert.clone(), hash, &mut signer)
+                .await
+            {
+                Ok(r) if r.success() => return Ok(()),
+                Ok(_) => {}
+                Err(e) => {
+                    if handle.is_closed() {
+                        return Err(ErrorKind::Disconnected(format!(
+                            "during agent certificate auth: {e}"
+                        )));
+                    }
+                }
+            }
+            continue;
+        };
+        let key = input.keys.load(key_path, input.passphrase).await?;
+        if key.public_key().key_data() != fc.cert.public_key() {
+            cert_problems.push(ErrorKind::CertificateFile {
+                path: fc.cert_path.clone(),
+                reason: format!("certifies another key than {}", key_path.display()),
+            });
+            continue;
+        }
+        tried.push(label);
         match handle
             .authenticate_openssh_cert(input.user, key, fc.cert.clone())
             .await
