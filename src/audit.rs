@@ -303,9 +303,14 @@ pub async fn alertmanager_ok(inv: &Inventory) -> Option<bool> {
         return None;
     }
     let urls = inv.alerting.alertmanager.clone();
+    let auth = inv.alerting.auth.clone();
     let ok = tokio::task::spawn_blocking(move || {
         urls.iter().any(|u| {
-            crate::alerts::http::alertmanager_healthy(u, std::time::Duration::from_secs(3))
+            crate::alerts::http::SinkClient::new(
+                auth.get(u).unwrap_or(&Default::default()),
+                std::time::Duration::from_secs(3),
+            )
+            .alertmanager_healthy(u)
         })
     })
     .await

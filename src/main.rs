@@ -52,6 +52,8 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP client's trace-level wire dump would hold sink credentials.
+    let filter = rampart::alerts::secret::quiet_http_client_logs(filter);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

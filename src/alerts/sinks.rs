@@ -4,6 +4,11 @@
 //! runtime, retries with exponential backoff, and publishes its health as [`SinkStatus`] on a
 //! `watch` channel (for the status bar and `rampart watch`'s stderr).
 //!
+//! A sink may authenticate (`[alerting.auth."URL"]` in the inventory: basic auth or a bearer
+//! token from a file or an environment variable, a custom CA, a client certificate); see
+//! [`super::secret`]. A failure is reported with its stage (config, connect, TLS, auth, HTTP
+//! status) and never with a secret.
+//!
 //! Alertmanager gets every firing alert again every `resend_secs` (it forgets alerts whose
 //! `endsAt` passes) and resolved ones once with `endsAt`; a webhook gets each change once.
 
@@ -124,6 +129,7 @@ struct Queue {
 struct Worker {
     url: String,
     kind: SinkKind,
+    client: Arc<super::http::SinkClient>,
     queue: Mutex<Queue>,
     notify: Notify,
     status: watch::Sender<SinkStatus>,
@@ -155,8 +161,18 @@ impl Drop for Sinks {
 }
 
 impl Sinks {
-    /// Starts a worker per URL (inside a tokio runtime).
+    /// Starts a worker per URL (inside a tokio runtime), without authentication.
     pub fn start(alertmanagers: &[String], webhooks: &[String], resend_secs: u64) -> Sinks {
+        Sinks::start_with_auth(alertmanagers, webhooks, &BTreeMap::new(), resend_secs)
+    }
+
+    /// Starts a worker per URL; `auth` holds the authentication of the URLs that need it.
+    pub fn start_with_auth(
+        alertmanagers: &[String],
+        webhooks: &[String],
+        auth: &BTreeMap<String, super::secret::SinkAuth>,
+        resend_secs: u64,
+    ) -> Sinks {
         let mut workers = Vec::new();
         let mut tasks = Vec::new();
         let all = alertmanagers
@@ -168,9 +184,15 @@ impl Sinks {
                 url: url.clone(),
                 ..SinkStatus::default()
             });
+            let client = super::http::SinkClient::new(
+                auth.get(url.as_str())
+                    .unwrap_or(&super::secret::SinkAuth::default()),
+                POST_TIMEOUT,
+            );
             let w = Arc::new(Worker {
                 url: url.clone(),
                 kind,
+                client: Arc::new(client),
                 queue: Mutex::new(Queue::default()),
                 notify: Notify::new(),
                 status,
@@ -183,9 +205,10 @@ impl Sinks {
 
     /// Sinks from the inventory's `[alerting]`.
     pub fn from_inventory(inv: &crate::inventory::Inventory, resend_secs: u64) -> Sinks {
-        Sinks::start(
+        Sinks::start_with_auth(
             &inv.alerting.alertmanager,
             &inv.alerting.webhook,
+            &inv.alerting.auth,
             resend_secs,
         )
     }
@@ -331,16 +354,11 @@ async fn run_worker(w: Arc<Worker>, resend_secs: u64) {
             SinkKind::Alertmanager => format!("{}/api/v2/alerts", w.url.trim_end_matches('/')),
             SinkKind::Webhook => w.url.clone(),
         };
-        let posted =
-            tokio::task::spawn_blocking(move || super::http::post_json(&url, &body, POST_TIMEOUT))
-                .await;
+        let client = Arc::clone(&w.client);
+        let posted = tokio::task::spawn_blocking(move || client.post_json(&url, &body)).await;
         let result = match posted {
-            Ok(Ok((status, _))) if (200..300).contains(&status) => Ok(()),
-            Ok(Ok((status, text))) => Err(format!(
-                "HTTP {status}: {}",
-                crate::sanitize::clean_line(&text.chars().take(200).collect::<String>())
-            )),
-            Ok(Err(e)) => Err(e.message),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.detail()),
             Err(e) => Err(e.to_string()),
         };
         let queued;

@@ -126,6 +126,9 @@ pub struct Alerting {
     pub webhook: Vec<String>,
     /// Named thresholds (e.g. `ban_spike_per_minute = 5`); each consumer documents its own.
     pub thresholds: BTreeMap<String, f64>,
+    /// Authentication of sinks, by URL (`[alerting.auth."URL"]`): where secrets are read
+    /// from, never the secrets.
+    pub auth: BTreeMap<String, crate::alerts::secret::SinkAuth>,
 }
 
 /// `[transport]`: limits and timeouts of the SSH fan-out.

@@ -84,6 +84,27 @@ pub struct RawAlerting {
     pub webhook: Vec<S<String>>,
     #[serde(default)]
     pub thresholds: BTreeMap<S<String>, S<f64>>,
+    /// Authentication of a sink, keyed by its URL.
+    #[serde(default)]
+    pub auth: BTreeMap<S<String>, S<RawSinkAuth>>,
+}
+
+/// `[alerting.auth."URL"]`. The inline `password` / `bearer_token` keys exist only to be
+/// refused with a clear error; their values are never kept (`IgnoredAny`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSinkAuth {
+    pub username: Option<S<String>>,
+    pub password: Option<S<serde::de::IgnoredAny>>,
+    pub password_file: Option<S<String>>,
+    pub password_env: Option<S<String>>,
+    pub bearer_token: Option<S<serde::de::IgnoredAny>>,
+    pub token: Option<S<serde::de::IgnoredAny>>,
+    pub bearer_token_file: Option<S<String>>,
+    pub bearer_token_env: Option<S<String>>,
+    pub ca_file: Option<S<String>>,
+    pub client_cert_file: Option<S<String>>,
+    pub client_key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -287,3 +287,102 @@ fn shipped_inventory_is_valid() {
         }
     }
 }
+
+/// `GOOD` with an https Alertmanager and its `[alerting.auth]` table.
+fn with_sink_auth(auth: &str) -> Result<Inventory, InventoryError> {
+    let text = GOOD.replace(
+        "alertmanager = [\"http://127.0.0.1:9093\"]",
+        &format!(
+            "alertmanager = [\"https://am.example.net:9443/\"]\n\
+             [alerting.auth.\"https://am.example.net:9443\"]\n{auth}\n"
+        ),
+    );
+    parse(&text)
+}
+
+#[test]
+fn sink_auth_reads_sources_not_secrets() {
+    use crate::alerts::secret::SecretSource;
+    let inv = with_sink_auth(
+        "username = \"rampart\"\npassword_file = \"/etc/rampart/am.pw\"\nca_file = \"/etc/ca.pem\"\n\
+         client_cert_file = \"/etc/c.pem\"\nclient_key_file = \"/etc/c.key\"",
+    )
+    .expect("valid");
+    let a = &inv.alerting.auth["https://am.example.net:9443"];
+    assert_eq!(a.username.as_deref(), Some("rampart"));
+    assert_eq!(
+        a.password,
+        Some(SecretSource::File("/etc/rampart/am.pw".into()))
+    );
+    assert_eq!(a.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+    let inv = with_sink_auth("bearer_token_env = \"AM_TOKEN\"").expect("valid");
+    assert_eq!(
+        inv.alerting.auth["https://am.example.net:9443"].bearer_token,
+        Some(SecretSource::Env("AM_TOKEN".into()))
+    );
+}
+
+#[test]
+fn sink_auth_refuses_inline_secrets_without_echoing_them() {
+    for line in [
+        "username = \"u\"\npassword = \"hunter2-inline\"",
+        "bearer_token = \"hunter2-inline\"",
+        "token = \"hunter2-inline\"",
+    ] {
+        let e = with_sink_auth(line).expect_err(line).to_string();
+        assert!(e.contains("inline secrets are refused"), "{e}");
+        assert!(!e.contains("hunter2-inline"), "{e}");
+    }
+    let e = bad(
+        "\"http://127.0.0.1:9093\"",
+        "\"https://am:hunter2-url@127.0.0.1:9093\"",
+    );
+    assert!(e.contains("credentials in a URL are refused"), "{e}");
+    assert!(!e.contains("hunter2-url"), "{e}");
+}
+
+#[test]
+fn sink_auth_combinations_are_checked() {
+    for (auth, want) in [
+        ("password_file = \"/p\"", "needs both username"),
+        (
+            "username = \"u\"\npassword_file = \"/p\"\nbearer_token_file = \"/t\"",
+            "not both",
+        ),
+        (
+            "bearer_token_file = \"/t\"\nbearer_token_env = \"T\"",
+            "not both",
+        ),
+        (
+            "bearer_token_env = \"1BAD-NAME\"",
+            "environment variable name",
+        ),
+        ("client_cert_file = \"/c.pem\"", "client_key_file"),
+    ] {
+        let e = with_sink_auth(auth).expect_err(auth).to_string();
+        assert!(e.contains(want), "{auth}: {e}");
+    }
+    // A table for a URL that is no sink, and credentials over plain http to another host.
+    let text = GOOD.replace(
+        "alertmanager = [\"http://127.0.0.1:9093\"]",
+        "alertmanager = [\"http://am.example.net:9093\"]\n\
+         [alerting.auth.\"http://other:9093\"]\nbearer_token_env = \"T\"\n",
+    );
+    assert!(
+        parse(&text)
+            .expect_err("no sink")
+            .to_string()
+            .contains("not one of")
+    );
+    let text = GOOD.replace(
+        "alertmanager = [\"http://127.0.0.1:9093\"]",
+        "alertmanager = [\"http://am.example.net:9093\"]\n\
+         [alerting.auth.\"http://am.example.net:9093\"]\nbearer_token_env = \"T\"\n",
+    );
+    assert!(
+        parse(&text)
+            .expect_err("clear")
+            .to_string()
+            .contains("clear text")
+    );
+}

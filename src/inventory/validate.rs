@@ -145,6 +145,18 @@ fn check_user(ctx: &Ctx<'_>, u: &S<String>, key: &str) -> Result<String, Invento
 
 fn check_url(ctx: &Ctx<'_>, u: &S<String>, key: &str) -> Result<String, InventoryError> {
     let v = u.get_ref();
+    let authority = v
+        .split_once("://")
+        .map_or("", |(_, r)| r.split('/').next().unwrap_or_default());
+    if authority.contains('@') {
+        // The value is not shown: it holds a password or token.
+        return Err(ctx.err(
+            u,
+            key,
+            "credentials in a URL are refused (they would show in logs and reports); \
+             put them in [alerting.auth.\"URL\"] with password_file / password_env",
+        ));
+    }
     let rest = v
         .strip_prefix("http://")
         .or_else(|| v.strip_prefix("https://"));
@@ -538,7 +550,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
                 check_positive(&ctx, v, &key).map(|v| (k.get_ref().clone(), v))
             })
             .collect::<Result<_, _>>()?,
+        auth: BTreeMap::new(),
     };
+    let mut alerting = alerting;
+    alerting.auth = check_sink_auth(&ctx, &a.auth, &alerting)?;
     let t = &raw.transport;
     let dt = TransportSettings::default();
     let pos = |v: &Option<S<f64>>, key: &str, d: f64| {
@@ -621,4 +636,147 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
         console,
         cloud,
     })
+}
+
+/// `[alerting.auth."URL"]`: each URL must be a configured sink; a secret comes from a file or
+/// an environment variable, never inline; basic auth and a bearer token exclude each other;
+/// a client certificate comes with its key; credentials travel only over https (or to
+/// loopback); TLS files only for https.
+fn check_sink_auth(
+    ctx: &Ctx<'_>,
+    raw: &BTreeMap<S<String>, S<super::raw::RawSinkAuth>>,
+    alerting: &Alerting,
+) -> Result<BTreeMap<String, crate::alerts::secret::SinkAuth>, InventoryError> {
+    use crate::alerts::secret::{SecretSource, SinkAuth};
+    let mut out = BTreeMap::new();
+    for (url_s, entry) in raw {
+        let url = url_s.get_ref().trim_end_matches('/').to_string();
+        let key = format!("alerting.auth.{url:?}");
+        if !alerting.alertmanager.contains(&url) && !alerting.webhook.contains(&url) {
+            return Err(ctx.err(
+                url_s,
+                &key,
+                "is not one of alerting.alertmanager or alerting.webhook (the URLs must match)",
+            ));
+        }
+        let e = entry.get_ref();
+        let inline = [
+            ("password", e.password.as_ref().map(|s| s.span().start)),
+            (
+                "bearer_token",
+                e.bearer_token.as_ref().map(|s| s.span().start),
+            ),
+            ("token", e.token.as_ref().map(|s| s.span().start)),
+        ];
+        for (name, at) in inline {
+            if let Some(at) = at {
+                let base = if name == "password" {
+                    "password"
+                } else {
+                    "bearer_token"
+                };
+                return Err(ctx.err_at(
+                    at,
+                    &format!("{key}.{name}"),
+                    format!(
+                        "inline secrets are refused (the inventory is read, copied and \
+                         reported); use {base}_file = \"PATH\" or {base}_env = \"VARIABLE\""
+                    ),
+                ));
+            }
+        }
+        let source = |file: &Option<S<String>>,
+                      env: &Option<S<String>>,
+                      name: &str|
+         -> Result<Option<SecretSource>, InventoryError> {
+            match (file, env) {
+                (Some(f), Some(_)) => Err(ctx.err(
+                    f,
+                    &format!("{key}.{name}_file"),
+                    format!("set {name}_file or {name}_env, not both"),
+                )),
+                (Some(f), None) => Ok(Some(SecretSource::File(check_path(
+                    ctx,
+                    f,
+                    &format!("{key}.{name}_file"),
+                )?))),
+                (None, Some(v)) => {
+                    let name_ok = v.get_ref().bytes().enumerate().all(|(i, b)| {
+                        b == b'_'
+                            || b.is_ascii_uppercase()
+                            || b.is_ascii_lowercase()
+                            || (i > 0 && b.is_ascii_digit())
+                    }) && !v.get_ref().is_empty();
+                    if name_ok {
+                        Ok(Some(SecretSource::Env(v.get_ref().clone())))
+                    } else {
+                        Err(ctx.err(
+                            v,
+                            &format!("{key}.{name}_env"),
+                            "is not an environment variable name (letters, digits, _)",
+                        ))
+                    }
+                }
+                (None, None) => Ok(None),
+            }
+        };
+        let password = source(&e.password_file, &e.password_env, "password")?;
+        let bearer_token = source(&e.bearer_token_file, &e.bearer_token_env, "bearer_token")?;
+        if password.is_some() != e.username.is_some() {
+            return Err(ctx.err(
+                entry,
+                &key,
+                "basic auth needs both username and password_file (or password_env)",
+            ));
+        }
+        if password.is_some() && bearer_token.is_some() {
+            return Err(ctx.err(
+                entry,
+                &key,
+                "set basic auth (username, password_*) or a bearer token, not both",
+            ));
+        }
+        if e.client_cert_file.is_some() != e.client_key_file.is_some() {
+            return Err(ctx.err(
+                entry,
+                &key,
+                "a client certificate needs both client_cert_file and client_key_file",
+            ));
+        }
+        let https = url.starts_with("https://");
+        let host = url
+            .split_once("://")
+            .map_or("", |(_, r)| r.split('/').next().unwrap_or_default());
+        let loopback =
+            host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+        if (password.is_some() || bearer_token.is_some()) && !https && !loopback {
+            return Err(ctx.err(
+                url_s,
+                &key,
+                "credentials would travel in clear text: use an https:// URL",
+            ));
+        }
+        let path = |p: &Option<S<String>>, name: &str| {
+            p.as_ref()
+                .map(|p| check_path(ctx, p, &format!("{key}.{name}")))
+                .transpose()
+        };
+        let auth = SinkAuth {
+            username: e.username.as_ref().map(|u| u.get_ref().clone()),
+            password,
+            bearer_token,
+            ca_file: path(&e.ca_file, "ca_file")?,
+            client_cert_file: path(&e.client_cert_file, "client_cert_file")?,
+            client_key_file: path(&e.client_key_file, "client_key_file")?,
+        };
+        if !https && (auth.ca_file.is_some() || auth.client_cert_file.is_some()) {
+            return Err(ctx.err(
+                url_s,
+                &key,
+                "ca_file and client certificates need an https:// URL",
+            ));
+        }
+        out.insert(url, auth);
+    }
+    Ok(out)
 }

@@ -457,6 +457,13 @@ impl LabConfig {
         self.state_dir.join("id_ed25519")
     }
 
+    /// The lab's SSH user CA (private key; `.pub` beside it): every lab sshd trusts it
+    /// (`TrustedUserCAKeys`), so a certificate it signs for `root` logs in without an
+    /// authorized key.
+    pub fn user_ca_key(&self) -> PathBuf {
+        self.state_dir.join("user_ca")
+    }
+
     pub fn known_hosts(&self) -> PathBuf {
         self.state_dir.join("known_hosts")
     }
@@ -705,6 +712,7 @@ pub fn sshd_config(host: &HostSpec) -> String {
     s.push_str("PermitRootLogin prohibit-password\n");
     s.push_str("PubkeyAuthentication yes\n");
     s.push_str("AuthorizedKeysFile /etc/ssh/authorized_keys/%u\n");
+    s.push_str("TrustedUserCAKeys /etc/ssh/trusted_user_ca_keys\n");
     let _ = writeln!(
         s,
         "PasswordAuthentication {}",
@@ -1048,6 +1056,7 @@ mod tests {
         assert!(web.contains("\nPermitRootLogin prohibit-password\n"));
         assert!(web.contains("\nX11Forwarding no\n"));
         assert!(web.contains("AuthorizedKeysFile /etc/ssh/authorized_keys/%u\n"));
+        assert!(web.contains("\nTrustedUserCAKeys /etc/ssh/trusted_user_ca_keys\n"));
         let edge = sshd_config(host(&hosts, "edge"));
         assert!(edge.contains("\nAllowAgentForwarding no\n"));
         let db = sshd_config(host(&hosts, "db1"));

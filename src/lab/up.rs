@@ -298,6 +298,8 @@ fn ensure_ssh_key(host: &str, path: &Path, comment: &str) -> Result<bool, LabErr
 
 struct Keys {
     client_public: String,
+    /// The lab user CA's public key, for every sshd's `TrustedUserCAKeys`.
+    user_ca_public: String,
     wg: WgKeys,
 }
 
@@ -311,6 +313,15 @@ fn ensure_keys(cfg: &LabConfig, made: &Made) -> Result<Keys, LabError> {
     let mut pubpath = cfg.client_key().into_os_string();
     pubpath.push(".pub");
     let client_public = read_file("lab", Path::new(&pubpath))?;
+    if ensure_ssh_key("lab", &cfg.user_ca_key(), "rampart-lab-user-ca")? {
+        note(
+            made,
+            format!("made lab SSH user CA {}", cfg.user_ca_key().display()),
+        );
+    }
+    let mut ca_pubpath = cfg.user_ca_key().into_os_string();
+    ca_pubpath.push(".pub");
+    let user_ca_public = read_file("lab", Path::new(&ca_pubpath))?;
 
     let ca_dir = cfg.state_dir.join("ca");
     mkdir("lab", &ca_dir)?;
@@ -364,6 +375,7 @@ fn ensure_keys(cfg: &LabConfig, made: &Made) -> Result<Keys, LabError> {
     let (_, old_laptop_public) = pair("old-laptop")?;
     Ok(Keys {
         client_public,
+        user_ca_public,
         wg: WgKeys {
             server_private,
             server_public,
@@ -838,6 +850,12 @@ fn configure_sshd(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabError>
         &ak.join("root"),
         ctx.keys.client_public.as_bytes(),
         0o600,
+    )?;
+    write_file(
+        name,
+        &in_view(pid, "/etc/ssh/trusted_user_ca_keys"),
+        ctx.keys.user_ca_public.as_bytes(),
+        0o644,
     )?;
     // Make sure fail2ban finds the log file even before sshd's first line.
     write_file(name, &in_view(pid, "/var/log/auth.log"), b"", 0o640)?;

@@ -3,7 +3,8 @@
 //! Owns: parsing ssh_config text (`Host` blocks with patterns and `!` negation, `Include`,
 //! `Key value` and `Key=value`, quoted arguments), "first value wins" lookup (IdentityFile
 //! accumulates), and `%`/`~` expansion of paths. The keys honoured are `HostName`, `User`,
-//! `Port`, `IdentityFile`, `ProxyJump`, `UserKnownHostsFile` and `StrictHostKeyChecking`;
+//! `Port`, `IdentityFile`, `CertificateFile`, `IdentitiesOnly`, `ProxyJump`,
+//! `UserKnownHostsFile` and `StrictHostKeyChecking`;
 //! everything else is ignored, and so are `Match` blocks (whose conditions may run commands).
 //! [`parse`] and [`SshConfig::lookup`] are pure; [`SshConfig::load`] reads files (and the files
 //! they include) and nothing else.
@@ -107,6 +108,11 @@ pub struct HostConfig {
     pub user: Option<String>,
     pub port: Option<u16>,
     pub identity_files: Vec<PathBuf>,
+    /// `CertificateFile` values (accumulate, like `IdentityFile`), unexpanded.
+    pub certificate_files: Vec<PathBuf>,
+    /// `IdentitiesOnly`: offer only the identity and certificate files configured, not every
+    /// key the agent holds.
+    pub identities_only: Option<bool>,
     /// `Some(vec![])` for `ProxyJump none`.
     pub proxy_jump: Option<Vec<JumpHost>>,
     pub user_known_hosts_files: Vec<PathBuf>,
@@ -265,6 +271,14 @@ impl SshConfig {
                 "user" if out.user.is_none() => out.user = Some(first),
                 "port" if out.port.is_none() => out.port = first.parse().ok(),
                 "identityfile" => out.identity_files.push(PathBuf::from(first)),
+                "certificatefile" => out.certificate_files.push(PathBuf::from(first)),
+                "identitiesonly" if out.identities_only.is_none() => {
+                    out.identities_only = match first.to_ascii_lowercase().as_str() {
+                        "yes" | "true" => Some(true),
+                        "no" | "false" => Some(false),
+                        _ => None,
+                    };
+                }
                 "proxyjump" if out.proxy_jump.is_none() => {
                     out.proxy_jump = Some(if first.eq_ignore_ascii_case("none") {
                         Vec::new()
@@ -563,6 +577,32 @@ mod tests {
         let c = SshConfig::load(&main).unwrap();
         assert_eq!(c.lookup("only").user.as_deref(), Some("included"));
         assert_eq!(c.lookup("else").user.as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn certificate_files_accumulate_and_identities_only_first_wins() {
+        let c = cfg(
+            "Host db*\n CertificateFile ~/.ssh/db-cert.pub\n IdentitiesOnly yes\n\
+                     Host *\n CertificateFile=/etc/ssh/fleet-cert.pub\n IdentitiesOnly no\n",
+        );
+        let h = c.lookup("db1");
+        assert_eq!(
+            h.certificate_files,
+            vec![
+                PathBuf::from("~/.ssh/db-cert.pub"),
+                PathBuf::from("/etc/ssh/fleet-cert.pub")
+            ]
+        );
+        assert_eq!(h.identities_only, Some(true));
+        let w = c.lookup("web1");
+        assert_eq!(w.certificate_files.len(), 1);
+        assert_eq!(w.identities_only, Some(false));
+        assert_eq!(
+            cfg("Host *\n IdentitiesOnly maybe\n")
+                .lookup("x")
+                .identities_only,
+            None
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ssh::auth::CertWindow;
 use crate::ssh::known_hosts::{CertProblem, Location};
 
 /// Where in reaching a host something failed.
@@ -74,6 +75,17 @@ pub enum ErrorKind {
         path: PathBuf,
         reason: String,
     },
+    /// A user certificate that cannot be used (unreadable, no matching private key).
+    CertificateFile {
+        path: PathBuf,
+        reason: String,
+    },
+    /// A user certificate outside its validity window, held back (never offered), and nothing
+    /// else authenticated.
+    CertificateNotValid {
+        window: CertWindow,
+        tried: Vec<String>,
+    },
     ChannelRefused {
         attempts: u32,
         reason: String,
@@ -106,7 +118,9 @@ impl ErrorKind {
             | ErrorKind::LearnFailed { .. } => Stage::HostKey,
             ErrorKind::AuthFailed { .. }
             | ErrorKind::PassphraseRequired(_)
-            | ErrorKind::KeyFile { .. } => Stage::Auth,
+            | ErrorKind::KeyFile { .. }
+            | ErrorKind::CertificateFile { .. }
+            | ErrorKind::CertificateNotValid { .. } => Stage::Auth,
             ErrorKind::ChannelRefused { .. } => Stage::Channel,
             ErrorKind::CommandTimeout(_)
             | ErrorKind::Disconnected(_)
@@ -178,6 +192,16 @@ impl fmt::Display for ErrorKind {
             ),
             ErrorKind::KeyFile { path, reason } => {
                 write!(f, "identity file {}: {reason}", path.display())
+            }
+            ErrorKind::CertificateFile { path, reason } => {
+                write!(f, "certificate file {}: {reason}", path.display())
+            }
+            ErrorKind::CertificateNotValid { window, tried } => {
+                write!(f, "{window}; it was not offered")?;
+                if !tried.is_empty() {
+                    write!(f, " (also tried {})", tried.join(", "))?;
+                }
+                f.write_str("; get a new certificate from your CA (`ssh-keygen -L -f FILE` shows one)")
             }
             ErrorKind::ChannelRefused { attempts, reason } => write!(
                 f,

@@ -2,7 +2,7 @@
 //! exec with caps and timeouts, bounded fan-out. It never shells out to `ssh`.
 //!
 //! Owns everything between a host name and the bytes a command printed on it:
-//! [`known_hosts`] (the host-key decision), [`config`] (`~/.ssh/config`), [`auth`] (agent and
+//! [`known_hosts`] (the host-key decision), [`config`] (`~/.ssh/config`), [`auth`] (agent, certificates and
 //! identity files), [`command`] (what may be sent), [`log`] (what was sent), [`transport`]
 //! (connections, limits, state, exec), [`error`].
 //!

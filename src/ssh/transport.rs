@@ -168,6 +168,11 @@ pub struct HostSpec {
     pub via: Option<String>,
     pub sudo: bool,
     pub identity_files: Vec<PathBuf>,
+    /// OpenSSH user certificates (`CertificateFile`), offered with the matching private key.
+    /// A `KEY-cert.pub` beside an identity file is found without being listed.
+    pub certificate_files: Vec<PathBuf>,
+    /// `IdentitiesOnly`: of the agent's keys, offer only those matching a configured file.
+    pub identities_only: bool,
     pub known_hosts: Vec<PathBuf>,
     pub host_keys: HostKeyPolicy,
     pub read_only: bool,
@@ -184,6 +189,8 @@ impl HostSpec {
             via: None,
             sudo: false,
             identity_files: Vec::new(),
+            certificate_files: Vec::new(),
+            identities_only: false,
             known_hosts: Vec::new(),
             host_keys: HostKeyPolicy::Strict,
             read_only: false,
@@ -238,6 +245,8 @@ pub fn resolve_specs(
             via: h.bastion.clone(),
             sudo: h.sudo,
             identity_files: Vec::new(),
+            certificate_files: Vec::new(),
+            identities_only: false,
             known_hosts: Vec::new(),
             host_keys: opts.host_keys,
             read_only: h.read_only || inv.read_only(),
@@ -264,6 +273,8 @@ pub fn resolve_specs(
                         via: prev.clone(),
                         sudo: false,
                         identity_files: Vec::new(),
+                        certificate_files: Vec::new(),
+                        identities_only: false,
                         known_hosts: Vec::new(),
                         host_keys: opts.host_keys,
                         read_only: true,
@@ -310,6 +321,8 @@ fn complete_from_config(
         ids = default_identity_files();
     }
     spec.identity_files = ids;
+    spec.certificate_files = hc.certificate_files.iter().map(expand).collect();
+    spec.identities_only = hc.identities_only.unwrap_or(false);
     let mut kh: Vec<PathBuf> = inv_known_hosts.to_vec();
     kh.extend(opts.known_hosts.iter().cloned());
     if opts.user_known_hosts {
@@ -1006,6 +1019,8 @@ impl Inner {
                         AuthInput {
                             user: &spec.user,
                             identity_files: &spec.identity_files,
+                            certificate_files: &spec.certificate_files,
+                            identities_only: spec.identities_only,
                             agent: &opts.agent,
                             passphrase: opts.passphrase.as_ref(),
                             keys: &self.keys,
