@@ -299,6 +299,9 @@ pub fn render(s: &Snapshot) -> String {
 /// The largest request head read; anything longer is answered 431 and closed.
 const MAX_REQUEST: usize = 8 * 1024;
 
+/// Connections answered at once.
+const MAX_CONNECTIONS: usize = 16;
+
 /// Binds `addr` and serves `/metrics` in a background task until the runtime stops. Binding
 /// happens here, so an address in use is an error now rather than a silent task failure.
 pub async fn serve(
@@ -311,6 +314,8 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|source| MetricsError { addr, source })?;
+    // A scraper needs one connection; a flood of them gets closed rather than queued.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
@@ -318,9 +323,14 @@ pub async fn serve(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                drop(sock);
+                continue;
+            };
             let m = metrics.clone();
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(10), answer(sock, m)).await;
+                drop(permit);
             });
         }
     });
@@ -364,6 +374,16 @@ async fn answer(mut sock: tokio::net::TcpStream, metrics: Metrics) -> std::io::R
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
             )
             .await?;
+            // Read (a bounded amount of) what the client still sends, so that closing does
+            // not reset the connection before it has read the answer.
+            sock.shutdown().await?;
+            let mut drained = 0usize;
+            while drained < 64 * 1024 {
+                match tokio::time::timeout(Duration::from_secs(1), sock.read(&mut chunk)).await {
+                    Ok(Ok(n)) if n > 0 => drained += n,
+                    _ => break,
+                }
+            }
             return Ok(());
         }
     }
@@ -455,6 +475,37 @@ mod tests {
         assert!(!text.contains("FW-NONE"), "{text}");
         assert!(text.contains("rampart_host_score{host=\"web1\"} 100\n"));
         assert!(text.contains("rampart_collections_total 2\n"));
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_over_http_and_refuses_huge_requests() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let m = Metrics::new();
+        m.record_round(
+            &[(state("web1", true), Duration::from_millis(10))],
+            &[],
+            Duration::from_millis(10),
+            5,
+        );
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m).await.unwrap();
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut resp = String::new();
+        c.read_to_string(&mut resp).await.unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+        assert!(resp.contains("content-type: text/plain; version=0.0.4"));
+        assert!(resp.contains("rampart_host_up{host=\"web1\"} 1\n"));
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(&vec![b'A'; MAX_REQUEST + 2048]).await.unwrap();
+        let mut resp = String::new();
+        c.read_to_string(&mut resp).await.unwrap();
+        assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+        // The address in use is an error naming it, not a silent failure.
+        let e = serve(addr, Metrics::new()).await.unwrap_err();
+        assert!(e.to_string().contains(&addr.to_string()), "{e}");
+        task.abort();
     }
 
     #[test]
