@@ -509,6 +509,32 @@ mod tests {
     }
 
     #[test]
+    fn alerts_firing_follow_the_engine() {
+        use crate::alerts::{AlertEngine, Reachability, Thresholds};
+        let mut engine = AlertEngine::new(Thresholds::default());
+        let m = Metrics::new();
+        let down = Reachability::Unreachable {
+            reason: "connect: refused".into(),
+        };
+        let fired = engine.observe_reachability("db1", &down, 100);
+        assert!(!fired.is_empty());
+        m.record_alerts(engine.firing());
+        let text = render(&m.snapshot());
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("rampart_alerts_firing{"))
+            .unwrap_or_else(|| panic!("no alert series:\n{text}"));
+        assert!(line.contains("host=\"db1\""), "{line}");
+        assert!(line.ends_with(" 1"), "{line}");
+        engine.observe_reachability("db1", &Reachability::Reachable, 200);
+        m.record_alerts(engine.firing());
+        assert!(
+            !render(&m.snapshot()).contains("rampart_alerts_firing{"),
+            "resolved alerts are gone"
+        );
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
