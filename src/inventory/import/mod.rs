@@ -231,8 +231,37 @@ impl Imported {
         Some(added)
     }
 
+    /// Bastion chains that loop (A through B, B through A) cannot be loaded: the host where
+    /// the loop closes is left to connect directly, with a note.
+    pub fn break_bastion_loops(&mut self) {
+        for i in 0..self.hosts.len() {
+            let start = self.hosts[i].name.clone();
+            let mut seen = vec![start.clone()];
+            let mut cur = self.hosts[i].bastion.clone();
+            while let Some(b) = cur {
+                if seen.contains(&b) {
+                    let last = seen.last().cloned().unwrap_or_default();
+                    if let Some(h) = self.host_mut(&last) {
+                        h.bastion = None;
+                    }
+                    self.needs_human(format!(
+                        "bastion loop through {last} and {b}: {last} now connects directly; set its bastion"
+                    ));
+                    break;
+                }
+                seen.push(b.clone());
+                cur = self
+                    .hosts
+                    .iter()
+                    .find(|h| h.name == b)
+                    .and_then(|h| h.bastion.clone());
+            }
+        }
+    }
+
     /// Hosts that others jump through and have no role get the bastion role.
     pub fn bastions_get_role(&mut self) {
+        self.break_bastion_loops();
         let targets: BTreeSet<String> = self
             .hosts
             .iter()

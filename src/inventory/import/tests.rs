@@ -137,6 +137,20 @@ fn ssh_config_two_jump_chain() {
 }
 
 #[test]
+fn ssh_config_bastion_loops_are_broken_and_reported() {
+    let text = "Host a\n  ProxyJump b\nHost b\n  ProxyJump c\nHost c\n  ProxyJump a\nHost d\n  ProxyJump d\n";
+    let imp = ssh_config::parse(text, Path::new("c"), &no_map()).unwrap();
+    let inv = loads(&imp);
+    assert_eq!(inv.hosts.len(), 4);
+    assert_eq!(host(&inv, "d").bastion, None);
+    assert!(
+        imp.notes.iter().any(|n| n.message.contains("bastion loop")),
+        "{:?}",
+        imp.notes
+    );
+}
+
+#[test]
 fn ssh_config_hostile_values_are_not_written() {
     let text =
         "Host evil\n  HostName -oProxyCommand=x\nHost ok1\n  HostName 192.0.2.5\n  User $(id)\n";
@@ -359,6 +373,8 @@ fn importers_never_panic_and_always_write_loadable_files() {
             Just("[g:vars]\nansible_user=$(id)\n".to_string()),
             Just("Host a b\n".to_string()),
             Just("  ProxyJump x@y:22,z\n".to_string()),
+            Just("Host y\n  ProxyJump a\n".to_string()),
+            Just("[g]\nb ansible_ssh_common_args='-J a'\na ansible_ssh_common_args='-J b'\n".to_string()),
             Just("all:\n  hosts:\n    h1:\n".to_string()),
             Just("h[1:3] ansible_host=-oX ansible_port=70000\n".to_string()),
             Just("{\"_meta\":{\"hostvars\":{\"a\":{\"ansible_host\":\"1.2.3.4\"}}},\"all\":{\"hosts\":[\"a\"]}}".to_string()),
