@@ -11,7 +11,7 @@ pub const EXIT_USAGE: i32 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "rampart",
-    version,
+    version = env!("RAMPART_VERSION"),
     about = "A terminal operations console for the engineers who keep a fleet of Linux servers safe.",
     long_about = "A terminal operations console for the engineers who keep a fleet of Linux servers \
 safe. It reads a host inventory, connects over SSH through the bastion to every host in parallel \
@@ -90,6 +90,52 @@ pub enum Command {
     /// Bring the practice lab up if needed and open the console on it.
     #[command(after_help = "Example:\n  sudo cargo run --release -- demo")]
     Demo(ConsoleArgs),
+    /// Write an inventory (--inventory, default ./inventory.toml) from an ssh_config, an Ansible
+    /// inventory or EC2 instances, and report what was guessed and what needs a human.
+    #[command(
+        after_help = "Examples:\n  rampart init --from-ssh-config                   from ~/.ssh/config\n  rampart init --from-ansible hosts.yml --role-map webservers=web\n  ansible-inventory -i hosts --list > inv.json && rampart init --from-ansible inv.json\n  aws ec2 describe-instances > ec2.json && rampart init --from-aws-ec2 ec2.json -i prod.toml\n\nThe file is validated before it is written; an existing file is kept unless --force."
+    )]
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(
+        after_help = "Examples:\n  rampart completions bash > /etc/bash_completion.d/rampart\n  rampart completions zsh > \"${fpath[1]}/_rampart\"\n  rampart completions fish > ~/.config/fish/completions/rampart.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line, on stdout.
+    #[command(after_help = "Example:\n  rampart man > /usr/local/share/man/man1/rampart.1")]
+    Man,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_ssh_config", "from_ansible", "from_aws_ec2"])))]
+pub struct InitArgs {
+    /// Import the `Host` entries of an ssh_config (default ~/.ssh/config); ProxyJump becomes
+    /// the bastion.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub from_ssh_config: Option<Option<PathBuf>>,
+    /// Import an Ansible inventory: INI, YAML, or `ansible-inventory --list` JSON.
+    #[arg(long, value_name = "FILE")]
+    pub from_ansible: Option<PathBuf>,
+    /// Import `aws ec2 describe-instances` JSON: tags give roles, subnets give segments.
+    #[arg(long, value_name = "FILE")]
+    pub from_aws_ec2: Option<PathBuf>,
+    /// With --from-aws-ec2: `aws ec2 describe-subnets` JSON, for the segments' real CIDRs.
+    #[arg(long, value_name = "FILE", requires = "from_aws_ec2")]
+    pub aws_subnets: Option<PathBuf>,
+    /// Map a group (Ansible), a role tag value (EC2) or a name stem (ssh_config) to a role,
+    /// e.g. webservers=web; `GROUP=` ignores the group. Wins over the guesses by name.
+    #[arg(long = "role-map", value_name = "GROUP=ROLE", value_delimiter = ',')]
+    pub role_map: Vec<String>,
+    /// Overwrite the inventory file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the inventory on stdout instead of writing the file.
+    #[arg(long)]
+    pub stdout: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -102,6 +148,10 @@ pub struct ConsoleArgs {
     /// terminal cannot select text to copy (most terminals still do with Shift held).
     #[arg(long)]
     pub mouse: bool,
+    /// Serve Prometheus metrics (scores, findings, reachability, collection time, alerts) at
+    /// http://ADDR/metrics, e.g. 127.0.0.1:9810.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,6 +223,10 @@ pub struct WatchArgs {
     /// Capture no live traffic (collection-based alerts only).
     #[arg(long)]
     pub no_capture: bool,
+    /// Serve Prometheus metrics (scores, findings, reachability, collection time, alerts) at
+    /// http://ADDR/metrics, e.g. 127.0.0.1:9810.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -269,6 +323,38 @@ mod tests {
             Some(Command::Audit(a)) => assert_eq!(a.format, ReportFormat::Sarif),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn init_needs_exactly_one_source() {
+        assert!(Cli::try_parse_from(["rampart", "init"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "rampart",
+                "init",
+                "--from-ansible",
+                "a",
+                "--from-aws-ec2",
+                "b"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from(["rampart", "init", "--from-ssh-config"]).expect("parses");
+        match cli.command {
+            Some(Command::Init(a)) => assert_eq!(a.from_ssh_config, Some(None)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn metrics_takes_a_socket_address() {
+        let cli = Cli::try_parse_from(["rampart", "watch", "--metrics", "127.0.0.1:9810"])
+            .expect("parses");
+        match cli.command {
+            Some(Command::Watch(w)) => assert_eq!(w.metrics.map(|a| a.port()), Some(9810)),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["rampart", "watch", "--metrics", "localhost"]).is_err());
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct ConsoleOptions {
     pub read_only: bool,
     pub accept_new: bool,
     pub refresh: Duration,
+    /// Figures for `--metrics` (the server is started by the caller), when asked.
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// The gathering side's memory between refreshes.
@@ -162,9 +164,10 @@ impl Gatherer {
         let transport = Arc::clone(&self.transport);
         // Made up front (a lazy map does not satisfy the spawned task's Send bound); they
         // run only as the buffer polls them.
+        let started = std::time::Instant::now();
         let futs: Vec<_> = hosts
             .iter()
-            .map(|h| crate::collect::collect_host(&transport, h))
+            .map(|h| crate::metrics::timed(crate::collect::collect_host(&transport, h)))
             .collect();
         let mut pending =
             futures::stream::iter(futs).buffer_unordered(crate::collect::MAX_IN_FLIGHT);
@@ -173,10 +176,12 @@ impl Gatherer {
         let mut am_result = None;
         let mut am_done = false;
         let mut states: Vec<HostState> = Vec::with_capacity(hosts.len());
+        let mut took: Vec<Duration> = Vec::with_capacity(hosts.len());
         loop {
             tokio::select! {
                 next = pending.next() => match next {
-                    Some(state) => {
+                    Some((state, t)) => {
+                        took.push(t);
                         self.traffic(&state).await;
                         self.send(AppUpdate::HostState(Box::new(state.clone()))).await;
                         states.push(state);
@@ -221,6 +226,11 @@ impl Gatherer {
             events.extend(self.engine.observe_state(st, &own, now));
         }
         self.emit(&events).await;
+        if let Some(m) = &self.opts.metrics {
+            let timed: Vec<(HostState, Duration)> =
+                round.iter().cloned().zip(took.iter().copied()).collect();
+            m.record_round(&timed, &findings, started.elapsed(), now);
+        }
         self.send(AppUpdate::Findings(findings)).await;
         self.send(AppUpdate::RefreshFinished {
             at: crate::audit::now_secs(),
@@ -306,6 +316,9 @@ impl Gatherer {
     async fn emit(&mut self, events: &[crate::alerts::AlertEvent]) {
         let now = crate::audit::now_secs();
         self.sinks.publish(events, now);
+        if let Some(m) = &self.opts.metrics {
+            m.record_alerts(self.engine.firing());
+        }
         for e in events {
             self.send(e.to_update()).await;
         }

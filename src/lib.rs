@@ -13,6 +13,7 @@ pub mod console;
 pub mod fix;
 pub mod inventory;
 pub mod lab;
+pub mod metrics;
 pub mod paths;
 pub mod posture;
 pub mod report;

@@ -104,6 +104,16 @@ fn console(
         let transport = std::sync::Arc::new(
             rampart::console::transport(&inventory, accept_new).map_err(Exit::from)?,
         );
+        let metrics = match args.metrics {
+            Some(addr) => {
+                let m = rampart::metrics::Metrics::new();
+                rampart::metrics::serve(addr, m.clone())
+                    .await
+                    .map_err(usage)?;
+                Some(m)
+            }
+            None => None,
+        };
         let (utx, urx) = tokio::sync::mpsc::channel(1024);
         let (etx, erx) = tokio::sync::mpsc::channel(64);
         let gatherer = tokio::spawn(rampart::console::gather(
@@ -112,6 +122,7 @@ fn console(
                 read_only,
                 accept_new,
                 refresh,
+                metrics,
             },
             std::sync::Arc::clone(&transport),
             utx,
@@ -239,6 +250,7 @@ fn watch(
         local_capture: cli.global.local_capture.clone(),
         accept_new: cli.global.accept_new,
         refresh: std::time::Duration::from_secs_f64(inventory.console.refresh_secs.max(1.0)),
+        metrics: args.metrics,
     };
     let rt = runtime()?;
     let mut out = std::io::stdout().lock();
@@ -284,7 +296,92 @@ fn run(cli: Cli) -> Result<ExitCode, Exit> {
             let inventory = load_inventory(&cli)?;
             watch(&inventory, args, &cli)
         }
+        Some(Command::Init(args)) => init(args, &cli),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a write error (a closed pipe).
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "rampart", &mut out);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `rampart init`: import hosts from an ssh_config, an Ansible inventory or EC2 instances,
+/// write a validated inventory, and say what was guessed and what needs a human.
+fn init(args: &rampart::cli::InitArgs, cli: &Cli) -> Result<ExitCode, Exit> {
+    use rampart::inventory::import;
+    let role_map = import::RoleMap::parse(&args.role_map).map_err(usage)?;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| usage(anyhow::anyhow!("{}: cannot read: {e}", p.display())))
+    };
+    let (imported, source) = if let Some(file) = &args.from_ssh_config {
+        let path = file
+            .clone()
+            .unwrap_or_else(|| rampart::paths::home_dir().join(".ssh/config"));
+        (
+            import::ssh_config::import(&path, &role_map).map_err(usage)?,
+            path,
+        )
+    } else if let Some(path) = &args.from_ansible {
+        let text = read(path)?;
+        (
+            import::ansible::import(&text, path, &role_map).map_err(usage)?,
+            path.clone(),
+        )
+    } else if let Some(path) = &args.from_aws_ec2 {
+        let text = read(path)?;
+        let subnets = match &args.aws_subnets {
+            Some(p) => Some((read(p)?, p.clone())),
+            None => None,
+        };
+        (
+            import::ec2::import(
+                &text,
+                path,
+                subnets.as_ref().map(|(t, p)| (t.as_str(), p.as_path())),
+                &role_map,
+            )
+            .map_err(usage)?,
+            path.clone(),
+        )
+    } else {
+        return Err(usage(anyhow::anyhow!(
+            "say where to import from: --from-ssh-config, --from-ansible or --from-aws-ec2"
+        )));
+    };
+    let out_path = &cli.global.inventory;
+    let text = import::render(&imported, &source);
+    // The loader is the judge: what is written must load.
+    rampart::inventory::Inventory::parse(&text, out_path).map_err(|e| {
+        Exit::from(anyhow::anyhow!(
+            "the imported inventory does not validate (a bug; please report it): {e}"
+        ))
+    })?;
+    if args.stdout {
+        print!("{text}");
+    } else {
+        import::write_new(out_path, &text, args.force).map_err(usage)?;
+        eprintln!(
+            "rampart: wrote {} ({} host(s)) from {}",
+            out_path.display(),
+            imported.hosts.len(),
+            source.display()
+        );
+    }
+    for note in &imported.notes {
+        eprintln!("rampart: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `rampart fix`: plan, show, confirm, apply and verify one fix on one host after another,

@@ -87,3 +87,127 @@ fn bad_inventories_exit_2_with_file_line_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/inv.toml"));
 }
+
+#[test]
+fn version_names_the_commit_when_built_from_a_checkout() {
+    let out = rampart(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("rampart {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    // Tests run from a checkout; when git is there, build.rs put the commit in.
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    if let Ok(h) = head
+        && h.status.success()
+    {
+        let head = String::from_utf8_lossy(&h.stdout).trim().to_string();
+        assert!(
+            text.contains(&format!("(commit {head})")),
+            "{text} vs {head}"
+        );
+    }
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    for sub in ["init", "completions", "man"] {
+        let out = rampart(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Example"),
+            "{sub}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bash = rampart(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = dir.path().join("rampart.bash");
+    std::fs::write(&script, &bash.stdout).expect("write");
+    // bash itself loads it and registers the completion; the words include the subcommands.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p rampart && COMP_WORDS=(rampart in) && COMP_CWORD=1 && _rampart rampart in rampart && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .expect("bash");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("-F _rampart rampart"), "{text}");
+    assert!(text.lines().any(|l| l == "init"), "{text}");
+    for (shell, marker) in [("zsh", "#compdef rampart"), ("fish", "complete -c rampart")] {
+        let out = rampart(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(marker),
+            "{shell}"
+        );
+    }
+    let man = rampart(&["man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH rampart 1"), "{page}");
+    for word in ["audit", "watch", "init", "\\-\\-inventory"] {
+        assert!(page.contains(word), "man page lacks {word}");
+    }
+    assert_eq!(rampart(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn init_writes_a_loadable_inventory_and_never_overwrites_without_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("ssh_config");
+    std::fs::write(
+        &cfg,
+        "Host bastion\n  HostName 192.0.2.10\nHost web1 db1\n  ProxyJump bastion\nHost *\n  User ops\n",
+    )
+    .expect("write");
+    let inv = dir.path().join("inventory.toml");
+    let inv_s = inv.to_string_lossy().into_owned();
+    let cfg_s = cfg.to_string_lossy().into_owned();
+    let out = rampart(&["-i", &inv_s, "init", "--from-ssh-config", &cfg_s]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("wrote") && stderr.contains("3 host(s)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("guessed: web1 has role web"), "{stderr}");
+    let first = std::fs::read_to_string(&inv).expect("written");
+    let loaded = rampart::inventory::Inventory::load(&inv).expect("loads");
+    assert_eq!(
+        loaded
+            .host("db1")
+            .and_then(|h| h.bastion.clone())
+            .as_deref(),
+        Some("bastion")
+    );
+    assert_eq!(loaded.defaults.user, "ops");
+
+    std::fs::write(&cfg, "Host other\n").expect("write");
+    let out = rampart(&["-i", &inv_s, "init", "--from-ssh-config", &cfg_s]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&inv).expect("kept"), first);
+    let out = rampart(&["-i", &inv_s, "init", "--force", "--from-ssh-config", &cfg_s]);
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(&inv)
+            .expect("replaced")
+            .contains("\"other\"")
+    );
+
+    let out = rampart(&["init", "--from-ansible", "/nonexistent/hosts.ini"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hosts.ini"));
+}

@@ -35,6 +35,8 @@ pub struct WatchOptions {
     pub accept_new: bool,
     /// Time between collections.
     pub refresh: Duration,
+    /// Serve Prometheus metrics at this address (`/metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// A failure that stops `rampart watch` before it starts.
@@ -46,6 +48,8 @@ pub enum WatchError {
     LocalCapture(#[from] capture::LocalCaptureError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 /// Parses `30s`, `10m`, `2h`, `1d` or a number of seconds.
@@ -125,6 +129,7 @@ struct Watcher<'a, W: Write> {
     tx: mpsc::Sender<CaptureEvent>,
     local_host: Option<String>,
     baseline_taken: bool,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 /// Runs `rampart watch` until the duration passes or the process is interrupted.
@@ -138,6 +143,15 @@ pub async fn run<W: Write>(
         topts.host_keys = HostKeyPolicy::AcceptNew;
     }
     let transport: Transport<ReadOnly> = Transport::new(inv, topts)?;
+    let metrics = match opts.metrics {
+        Some(addr) => {
+            let m = crate::metrics::Metrics::new();
+            let (local, _task) = crate::metrics::serve(addr, m.clone()).await?;
+            eprintln!("rampart: serving metrics at http://{local}/metrics");
+            Some(m)
+        }
+        None => None,
+    };
     let engine = AlertEngine::from_inventory(inv);
     let sinks = Sinks::from_inventory(inv, engine.thresholds().resend_secs);
     let (tx, mut rx) = mpsc::channel(256);
@@ -155,6 +169,7 @@ pub async fn run<W: Write>(
         tx,
         local_host: None,
         baseline_taken: false,
+        metrics,
     };
     if let Some(iface) = &opts.local_capture {
         let host = local_host(inv).unwrap_or_else(|| "local".to_string());
@@ -225,7 +240,11 @@ impl<W: Write> Watcher<'_, W> {
         match ev {
             CaptureEvent::Snapshot { host, snapshot } => {
                 let events = self.engine.observe_flows(&host, &snapshot, now);
-                self.emit(&events)
+                self.emit(&events)?;
+                if let Some(m) = &self.metrics {
+                    m.record_alerts(self.engine.firing());
+                }
+                Ok(())
             }
             CaptureEvent::Failed { host, message } => {
                 eprintln!("rampart: {host}: {}", crate::sanitize::clean_line(&message));
@@ -240,11 +259,13 @@ impl<W: Write> Watcher<'_, W> {
     async fn refresh(&mut self) -> Result<(), WatchError> {
         let inv = self.inv;
         let transport = self.transport.clone();
-        let states: Vec<HostState> = futures::stream::iter(inv.hosts.iter())
-            .map(|h| crate::collect::collect_host(&transport, h))
+        let started = std::time::Instant::now();
+        let timed: Vec<(HostState, Duration)> = futures::stream::iter(inv.hosts.iter())
+            .map(|h| crate::metrics::timed(crate::collect::collect_host(&transport, h)))
             .buffer_unordered(crate::collect::MAX_IN_FLIGHT)
             .collect()
             .await;
+        let states: Vec<HostState> = timed.iter().map(|(s, _)| s.clone()).collect();
         let am = crate::audit::alertmanager_ok(inv).await;
         let now = crate::audit::now_secs();
         for s in &states {
@@ -278,6 +299,10 @@ impl<W: Write> Watcher<'_, W> {
             events.extend(self.engine.observe_state(s, &mine, now));
         }
         self.emit(&events)?;
+        if let Some(m) = &self.metrics {
+            m.record_round(&timed, &findings, started.elapsed(), now);
+            m.record_alerts(self.engine.firing());
+        }
         if !self.baseline_taken {
             // Said once, on stderr: later changes are measured against this collection.
             self.baseline_taken = true;

@@ -6,6 +6,7 @@
 //! such as `-oProxyCommand=x` or `a;b`. Errors name the file, the line and the key. This module
 //! does no network I/O.
 
+pub mod import;
 mod raw;
 mod validate;
 
