@@ -13,6 +13,7 @@
 
 pub mod diff;
 pub mod journal;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 

@@ -33,9 +33,15 @@ fn severity_index(s: Severity) -> Option<usize> {
 pub const HISTORY_LEN: usize = 120;
 /// How long `s` silences an alert.
 pub const SILENCE_SECS: i64 = 3600;
-/// The smallest terminal the console draws in.
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
+/// The smallest terminal the console draws in (below: "too small").
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+/// From this size up the console draws in full (borders, every column); between the minimum
+/// and this it degrades: no borders, fewer columns, the status line kept.
+pub const FULL_WIDTH: u16 = 80;
+pub const FULL_HEIGHT: u16 = 24;
+/// From this width up the Fleet pane shows the selected host's preview beside the table.
+pub const WIDE_WIDTH: u16 = 120;
 
 /// How the console starts.
 #[derive(Debug, Clone)]
@@ -160,6 +166,8 @@ pub enum View {
     Pane(Pane),
     /// The typed state of one host.
     Host(String),
+    /// The drift timeline from the history (see [`super::changes`]).
+    Changes,
 }
 
 /// What keys go to.
@@ -187,8 +195,10 @@ pub struct FixDialog {
     pub fix: String,
     pub params: Vec<(String, String)>,
     pub stage: FixStage,
-    /// Scroll of the command list.
+    /// Scroll of the plan (or of the command list).
     pub scroll: usize,
+    /// Show the exact commands instead of the plan in words (Tab switches).
+    pub raw: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -292,6 +302,17 @@ impl TrafficHistory {
     }
 }
 
+/// Why fixes are disabled, for the badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOnly {
+    /// Fixes are enabled.
+    No,
+    /// `--read-only` on the command line.
+    Flag,
+    /// The inventory's `read_only = true`.
+    Inventory,
+}
+
 /// Per-pane selection and filters.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -347,6 +368,18 @@ pub struct App {
     /// Bumped on every change that could alter the screen; the event loop draws only when it
     /// moved (or on resize), so an idle console writes nothing.
     pub revision: u64,
+    /// Hosts drawn from the stored snapshot and not yet collected afresh: when it was taken.
+    pub stale: BTreeMap<String, i64>,
+    /// The fleet score the trend compares with, and when it was taken.
+    pub baseline: Option<(u32, i64)>,
+    /// `[console] environment` (free text), shown in the status bar and colouring the frame.
+    pub environment: Option<String>,
+    /// Where read-only mode comes from.
+    pub read_only_source: ReadOnly,
+    /// Fleet: the preview is shown on terminals narrower than [`WIDE_WIDTH`].
+    pub preview: bool,
+    /// The Changes view's state.
+    pub changes: super::changes::ChangesState,
     /// Finding keys of the previous recomputation, for "new since last refresh" alerts.
     seen_findings: Option<BTreeSet<String>>,
 }
@@ -385,6 +418,18 @@ impl App {
             last_refresh: None,
             now: opts.now,
             read_only: opts.read_only || inventory.read_only(),
+            read_only_source: if inventory.read_only() {
+                ReadOnly::Inventory
+            } else if opts.read_only {
+                ReadOnly::Flag
+            } else {
+                ReadOnly::No
+            },
+            environment: inventory.console.environment.clone(),
+            stale: BTreeMap::new(),
+            baseline: None,
+            preview: false,
+            changes: super::changes::ChangesState::default(),
             ascii: opts.ascii,
             theme,
             themes: opts.themes,
@@ -407,7 +452,7 @@ impl App {
             sinks: Vec::new(),
             mouse: opts.mouse,
             hits: std::cell::Cell::new(HitMap::default()),
-            size: (MIN_WIDTH, MIN_HEIGHT),
+            size: (FULL_WIDTH, FULL_HEIGHT),
             revision: 0,
             seen_findings: None,
         })
@@ -513,8 +558,32 @@ impl App {
     pub fn pane(&self) -> Option<Pane> {
         match self.view {
             View::Pane(p) => Some(p),
-            View::Host(_) => None,
+            View::Host(_) | View::Changes => None,
         }
+    }
+
+    /// When the host's data was collected, if the console holds any: the stored snapshot's
+    /// time while it is stale, else the collection's.
+    pub fn data_time(&self, host: &str) -> Option<i64> {
+        if let Some(at) = self.stale.get(host) {
+            return Some(*at);
+        }
+        self.states.get(host).and_then(|s| s.collected_at)
+    }
+
+    /// The at-a-glance summary (fleet score and trend, findings, alerts, reachability, age).
+    pub fn summary(&self) -> super::summary::Summary {
+        super::summary::Summary::of(self)
+    }
+
+    /// The terminal is between the minimum and the full size: draw without borders.
+    pub fn compact(&self) -> bool {
+        self.size.0 < FULL_WIDTH || self.size.1 < FULL_HEIGHT
+    }
+
+    /// The Fleet pane shows the preview: always on wide terminals, else when asked for.
+    pub fn shows_preview(&self) -> bool {
+        self.size.0 >= WIDE_WIDTH || self.preview
     }
 
     pub fn filter(&self, pane: Pane) -> Option<&Filter> {
@@ -749,10 +818,25 @@ impl App {
                 true
             }
             AppUpdate::HostState(s) => {
-                if self.states.get(&s.host) == Some(&*s) {
+                // An unreachable answer is not fresh state: the stored one stays, marked stale.
+                if s.is_unreachable() && self.stale.contains_key(&s.host) {
+                    return false;
+                }
+                let was_stale = self.stale.remove(&s.host).is_some();
+                if !was_stale && self.states.get(&s.host) == Some(&*s) {
                     return false;
                 }
                 self.states.insert(s.host.clone(), *s);
+                true
+            }
+            AppUpdate::Stored(st) => self.stored(*st),
+            AppUpdate::Baseline { score, at } => {
+                let changed = self.baseline != Some((score, at));
+                self.baseline = Some((score, at));
+                changed
+            }
+            AppUpdate::Changes(t) => {
+                self.changes.arrived(*t);
                 true
             }
             AppUpdate::Findings(f) => {
@@ -831,6 +915,25 @@ impl App {
         }
     }
 
+    /// The stored snapshot: each host not yet collected is drawn from it, marked stale.
+    fn stored(&mut self, st: super::model::Stored) -> bool {
+        let mut any = false;
+        for s in st.states {
+            if self.states.contains_key(&s.host) || self.host(&s.host).is_none() {
+                continue;
+            }
+            self.stale.insert(s.host.clone(), st.taken_at);
+            self.states.insert(s.host.clone(), s);
+            any = true;
+        }
+        if self.findings.is_empty() && !st.findings.is_empty() {
+            // The baseline for "new finding" alerts is the first fresh set, not history.
+            self.findings = st.findings;
+            any = true;
+        }
+        any
+    }
+
     /// Moves the clock. Returns true only when something shown depends on the change (a
     /// silence ran out, the day turned for certificate expiry), so a ticking clock alone never
     /// redraws.
@@ -842,7 +945,11 @@ impl App {
             .iter()
             .any(|a| a.is_silenced(before) != a.is_silenced(now));
         let day_turned = before.div_euclid(86_400) != now.div_euclid(86_400);
-        silence_ended || day_turned
+        // Ages ("oldest data 5m") are shown in minutes: redraw when the minute turns, only
+        // while there is data whose age is shown.
+        let minute_turned = before.div_euclid(60) != now.div_euclid(60)
+            && (!self.stale.is_empty() || self.states.values().any(|s| s.collected_at.is_some()));
+        silence_ended || day_turned || minute_turned
     }
 
     fn raise(&mut self, a: Alert) -> bool {
@@ -1130,6 +1237,23 @@ impl App {
             Action::ShowPosture => return self.show(Pane::Posture),
             Action::ShowAlerts => return self.show(Pane::Alerts),
             Action::ShowTraffic => return self.show(Pane::Traffic),
+            Action::Preview => {
+                if self.size.0 >= WIDE_WIDTH {
+                    self.info("the preview is always shown on terminals 120 columns wide or more");
+                } else {
+                    self.preview = !self.preview;
+                }
+                if self.pane() != Some(Pane::Fleet) {
+                    return self.show(Pane::Fleet);
+                }
+            }
+            Action::Changes => {
+                let host = match &self.view {
+                    View::Host(h) => Some(h.clone()),
+                    _ => None,
+                };
+                return self.open_changes(super::changes::DEFAULT_SINCE, host);
+            }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.page() as i64)),
@@ -1150,7 +1274,7 @@ impl App {
                         previous,
                     };
                 } else {
-                    self.info("no filter in host detail: Esc goes back to the list");
+                    self.info("no filter here: Esc goes back to the list");
                 }
             }
             Action::Command => {
@@ -1190,6 +1314,7 @@ impl App {
                     };
                 }
             }
+            Action::Scope if self.view == View::Changes => self.changes.toggle_scope(),
             Action::Scope => {
                 if self.posture_host.take().is_none() {
                     let host = match &self.view {
@@ -1223,6 +1348,17 @@ impl App {
         None
     }
 
+    /// Opens the Changes view and asks the runner for the timeline.
+    fn open_changes(&mut self, since: crate::store::Since, host: Option<String>) -> Option<Effect> {
+        if self.view != View::Changes {
+            let here = self.view.clone();
+            self.back.push(here);
+            self.view = View::Changes;
+        }
+        self.changes.ask(since, host);
+        Some(Effect::Changes { since })
+    }
+
     fn open_host(&mut self, name: &str) {
         let here = self.view.clone();
         self.back.push(here);
@@ -1238,6 +1374,7 @@ impl App {
 
     fn move_by(&mut self, delta: i64) {
         match self.view.clone() {
+            View::Changes => self.changes.move_by(delta),
             View::Host(name) => {
                 let max = self.host_max_scroll(&name) as i64;
                 self.host_scroll = (self.host_scroll as i64 + delta).clamp(0, max) as usize;
@@ -1256,6 +1393,7 @@ impl App {
 
     fn move_to(&mut self, row: usize) {
         match self.view.clone() {
+            View::Changes => self.changes.move_to(row),
             View::Host(name) => self.host_scroll = row.min(self.host_max_scroll(&name)),
             View::Pane(p) => {
                 let n = self.row_count(p);
@@ -1265,6 +1403,12 @@ impl App {
     }
 
     fn enter(&mut self) -> Option<Effect> {
+        if self.view == View::Changes {
+            if self.changes.selected().is_some() {
+                self.changes.evidence = !self.changes.evidence;
+            }
+            return None;
+        }
         let target = match self.pane()? {
             Pane::Fleet => self
                 .selected_fleet_host(Pane::Fleet)
@@ -1296,6 +1440,10 @@ impl App {
     }
 
     fn go_back(&mut self) -> Option<Effect> {
+        if self.view == View::Changes && self.changes.evidence {
+            self.changes.evidence = false;
+            return None;
+        }
         if let Some(p) = self.pane()
             && self.filter(p).is_some()
         {
@@ -1347,6 +1495,7 @@ impl App {
             params: f.fix_params.clone(),
             stage: FixStage::Planning,
             scroll: 0,
+            raw: false,
         }));
         Some(Effect::PlanFix {
             host: f.host,
@@ -1557,6 +1706,21 @@ impl App {
                 }
                 None
             }
+            Command::Changes(since) => {
+                let since = match since.as_deref().map(crate::store::parse_since) {
+                    None => super::changes::DEFAULT_SINCE,
+                    Some(Ok(s)) => s,
+                    Some(Err(e)) => {
+                        self.error(e.to_string().replacen("--since", ":changes", 1));
+                        return None;
+                    }
+                };
+                let host = match &self.view {
+                    View::Host(h) => Some(h.clone()),
+                    _ => None,
+                };
+                self.open_changes(since, host)
+            }
             Command::Group(g) => {
                 match g.as_str() {
                     "none" => self.group = Grouping::None,
@@ -1573,6 +1737,7 @@ impl App {
         let Mode::Fix(d) = &mut self.mode else {
             return None;
         };
+        let page = usize::from(self.size.1.saturating_sub(10)).max(1);
         match key.code {
             KeyCode::Up => {
                 d.scroll = d.scroll.saturating_sub(1);
@@ -1580,6 +1745,20 @@ impl App {
             }
             KeyCode::Down => {
                 d.scroll = d.scroll.saturating_add(1);
+                return None;
+            }
+            KeyCode::PageUp => {
+                d.scroll = d.scroll.saturating_sub(page);
+                return None;
+            }
+            KeyCode::PageDown => {
+                d.scroll = d.scroll.saturating_add(page);
+                return None;
+            }
+            // The plan in words ↔ the exact commands.
+            KeyCode::Tab | KeyCode::BackTab => {
+                d.raw = !d.raw;
+                d.scroll = 0;
                 return None;
             }
             _ => {}
