@@ -30,8 +30,10 @@ pub enum ChangeKind {
     BanRemoved,
     HostAdded,
     HostRemoved,
-    /// Something that could not be compared (a host unreachable in one snapshot).
-    NotCompared,
+    /// The host could not be reached in the later snapshot (it could before).
+    Unreachable,
+    /// The host answers again.
+    Reachable,
 }
 
 impl ChangeKind {
@@ -48,7 +50,8 @@ impl ChangeKind {
             ChangeKind::BanRemoved => "ban removed",
             ChangeKind::HostAdded => "host added",
             ChangeKind::HostRemoved => "host removed",
-            ChangeKind::NotCompared => "not compared",
+            ChangeKind::Unreachable => "unreachable",
+            ChangeKind::Reachable => "reachable again",
         }
     }
 
@@ -60,6 +63,7 @@ impl ChangeKind {
                 | ChangeKind::RuleAdded
                 | ChangeKind::FindingNew
                 | ChangeKind::HostRemoved
+                | ChangeKind::Unreachable
         )
     }
 }
@@ -235,7 +239,6 @@ pub fn changes_between(a: &Snapshot, b: &Snapshot) -> Vec<Change> {
             ),
             (ChangeKind::BanAdded, &h.bans_added, "banned by fail2ban"),
             (ChangeKind::BanRemoved, &h.bans_removed, "no longer banned"),
-            (ChangeKind::NotCompared, &h.notes, "not compared"),
         ];
         for (kind, items, why) in lists {
             for it in items {
@@ -243,7 +246,35 @@ pub fn changes_between(a: &Snapshot, b: &Snapshot) -> Vec<Change> {
             }
         }
     }
+    // Parts not compared (not collected in one of the two) are not changes: they would repeat
+    // for every pair. Reachability that flips is.
+    for hb in &b.hosts {
+        let Some(ha) = a.hosts.iter().find(|h| h.host == hb.host) else {
+            continue;
+        };
+        match (ha.reachable, hb.reachable) {
+            (true, false) => push(
+                &hb.host,
+                ChangeKind::Unreachable,
+                "could not be collected".into(),
+                vec!["the host's state was not collected in the later snapshot".into()],
+            ),
+            (false, true) => push(
+                &hb.host,
+                ChangeKind::Reachable,
+                "collected again".into(),
+                vec!["the host's state was collected again".into()],
+            ),
+            _ => {}
+        }
+    }
     out
+}
+
+/// True when nothing a person would call a change happened between two snapshots (parts
+/// that were not collected are not changes).
+pub fn unchanged(a: &Snapshot, b: &Snapshot) -> bool {
+    changes_between(a, b).is_empty()
 }
 
 /// The timeline of `inventory` since `since` (relative to `now`), newest first.
@@ -328,14 +359,7 @@ impl Throttle {
         if next.meta.taken_at.saturating_sub(last.meta.taken_at) >= IDLE_RECORD_SECS {
             return true;
         }
-        let d = diff_snapshots(last, next);
-        let reach = |s: &Snapshot| {
-            s.hosts
-                .iter()
-                .map(|h| (h.host.clone(), h.reachable))
-                .collect::<Vec<_>>()
-        };
-        !(d.is_empty() && reach(last) == reach(next))
+        !unchanged(last, next)
     }
 
     /// Remembers `snap` as the last one stored.
