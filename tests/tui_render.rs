@@ -187,8 +187,8 @@ fn readable_plan() -> FixPlan {
                 "filter ufw (after enable, simulated): (no such chain) → drop".into(),
             ],
             admitted: vec![
-                "22/tcp from anywhere: admitted (no filter) → refused (the policy of iptables-nft filter/ufw)".into(),
-                "8000/tcp from anywhere: admitted (no filter) → refused (the policy of iptables-nft filter/ufw)".into(),
+                "22/tcp from anywhere: admitted → refused by the policy of iptables-nft filter/ufw (after enable, simulated)".into(),
+                "8000/tcp from anywhere: admitted → refused by the policy of iptables-nft filter/ufw (after enable, simulated)".into(),
             ],
             guard: vec![
                 "checked SSH 22/tcp from 10.77.9.10 (the bastion edge, as web2 sees it): still admitted afterwards by accept tcp dport 22 from 10.77.9.0/24".into(),
@@ -314,6 +314,15 @@ fn stored_snapshot_is_drawn_stale_until_fresh_state_arrives() {
         state: rampart::tui::ConnState::Ok,
     });
     a.update(AppUpdate::HostState(Box::new(web1)));
+    // Fresh findings (web1's only: the others were not collected) keep the stale hosts'.
+    let fresh: Vec<_> = demo
+        .findings
+        .iter()
+        .filter(|f| f.host == "web1")
+        .cloned()
+        .collect();
+    a.update(AppUpdate::Findings(fresh));
+    assert_eq!(a.findings.len(), demo.findings.len(), "{:?}", a.findings);
     let text = buffer_text(&render_buffer(&a, 80, 24));
     assert!(text.contains("(5 stale)"), "{text}");
     let row = text

@@ -84,7 +84,7 @@ fn verdict_word(fw: &Firewall, src: IpAddr, port: u16, proto: &Protocol) -> (boo
     let word = if v.admitted() { "admitted" } else { "refused" };
     (
         v.admitted(),
-        format!("{word} ({})", decided(fw, &v.decided_by)),
+        format!("{word} by {}", decided(fw, &v.decided_by)),
     )
 }
 
@@ -213,8 +213,9 @@ pub fn describe(
             let mut probes: Vec<(IpAddr, String)> = vec![(ANYWHERE, "anywhere".into())];
             probes.extend(sources.iter().map(|s| (s.addr, s.addr.to_string())));
             for (src, label) in probes {
-                let (was, wtext) = verdict_word(b, src, port, &proto);
+                let (was, _) = verdict_word(b, src, port, &proto);
                 let (now, ntext) = verdict_word(a, src, port, &proto);
+                let wtext = if was { "admitted" } else { "refused" };
                 if was != now {
                     d.admitted.push(format!(
                         "{port}/{} from {label}: {wtext} → {ntext}",

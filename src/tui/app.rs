@@ -370,6 +370,8 @@ pub struct App {
     pub revision: u64,
     /// Hosts drawn from the stored snapshot and not yet collected afresh: when it was taken.
     pub stale: BTreeMap<String, i64>,
+    /// The stored snapshot's findings of the stale hosts, kept until each is collected.
+    pub stored_findings: Vec<Finding>,
     /// The fleet score the trend compares with, and when it was taken.
     pub baseline: Option<(u32, i64)>,
     /// `[console] environment` (free text), shown in the status bar and colouring the frame.
@@ -427,6 +429,7 @@ impl App {
             },
             environment: inventory.console.environment.clone(),
             stale: BTreeMap::new(),
+            stored_findings: Vec::new(),
             baseline: None,
             preview: false,
             changes: super::changes::ChangesState::default(),
@@ -840,13 +843,23 @@ impl App {
                 true
             }
             AppUpdate::Findings(f) => {
-                if f == self.findings {
+                // A host still stale (not collected afresh, e.g. unreachable) keeps its stored
+                // findings: the fresh evaluation could not see it, and dropping them would
+                // show it as clean.
+                let mut all = f.clone();
+                all.extend(
+                    self.stored_findings
+                        .iter()
+                        .filter(|x| self.stale.contains_key(&x.host))
+                        .cloned(),
+                );
+                if all == self.findings {
                     return false;
                 }
                 if self.derive_alerts {
                     self.derive_finding_alerts(&f);
                 }
-                self.findings = f;
+                self.findings = all;
                 true
             }
             AppUpdate::Traffic { host, rates } => {
@@ -926,6 +939,12 @@ impl App {
             self.states.insert(s.host.clone(), s);
             any = true;
         }
+        self.stored_findings = st
+            .findings
+            .iter()
+            .filter(|f| self.stale.contains_key(&f.host))
+            .cloned()
+            .collect();
         if self.findings.is_empty() && !st.findings.is_empty() {
             // The baseline for "new finding" alerts is the first fresh set, not history.
             self.findings = st.findings;
