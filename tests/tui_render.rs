@@ -167,7 +167,7 @@ fn readable_plan() -> FixPlan {
         ],
         risk: Risk::High,
         notes: vec![],
-        description: Description {
+        description: Box::new(Description {
             steps: vec![
                 "1. save the current firewall rules".into(),
                 "2. arm the rollback timer (60 s) on the host".into(),
@@ -196,7 +196,7 @@ fn readable_plan() -> FixPlan {
             rollback: Some(
                 "the host restores the saved firewall rules 60 s after the timer is armed, unless rampart re-verifies over a fresh connection and cancels it first".into(),
             ),
-        },
+        }),
     }
 }
 

@@ -151,6 +151,8 @@ fn stored_snapshot_is_drawn_before_any_host_answers() {
     let s = t.wait_for("the stored snapshot", |s| {
         HOSTS.iter().all(|h| s.contains(h)) && s.contains("stale)")
     });
+    let summary = s.lines().nth(1).unwrap_or_default();
+    assert!(summary.contains("oldest data"), "{s}");
     // app1 sorts first (no score while unreachable; ties by name) and its stored findings
     // show in the preview.
     let s = t.wait_for("the preview of a stale host", |s| {

@@ -258,7 +258,7 @@ impl FixPlan {
                 .collect(),
             risk: self.risk.into(),
             notes,
-            description: self.description.clone(),
+            description: Box::new(self.description.clone()),
         }
     }
 }

@@ -152,7 +152,8 @@ pub struct FixPlan {
     /// Notes from planning (rollback timer armed, lockout guard result...).
     pub notes: Vec<String>,
     /// The plan in words: what the dialog shows first (the commands are one key away).
-    pub description: crate::fix::plan::Description,
+    /// (Boxed: it is large, and updates travel by value.)
+    pub description: Box<crate::fix::plan::Description>,
 }
 
 /// The last stored snapshot of the fleet, as the console draws it before collecting.

@@ -81,7 +81,7 @@ fn plan_lines<'a>(app: &App, plan: &FixPlan, raw: bool, lines: &mut Vec<Line<'a>
             Span::styled(p.join(" "), t.text),
         ]));
     }
-    if !raw && plan.description != crate::fix::plan::Description::default() {
+    if !raw && *plan.description != crate::fix::plan::Description::default() {
         words(app, plan, lines);
         return;
     }
