@@ -414,3 +414,23 @@ fn a_failing_alert_sink_shows_in_the_status_bar_until_it_delivers_again() {
     assert!(a.update(AppUpdate::SinkHealth(vec![healthy, webhook])));
     assert!(!status_line(&a).contains("SINK"), "{}", status_line(&a));
 }
+
+/// Ages are drawn in minutes at the finest, so a ticking clock redraws only when an age
+/// label changes: never every second.
+#[test]
+fn a_ticking_clock_redraws_only_when_an_age_label_changes() {
+    let mut a = app("default", false);
+    let t = a
+        .hosts
+        .iter()
+        .filter_map(|h| a.data_time(&h.name))
+        .max()
+        .expect("collected data");
+    // Within the same minute of age: no redraw.
+    let start = t + 61;
+    a.update(AppUpdate::Clock { now: start });
+    assert!(!a.update(AppUpdate::Clock { now: start + 1 }));
+    assert!(!a.update(AppUpdate::Clock { now: start + 30 }));
+    // An age label turns: redraw.
+    assert!(a.update(AppUpdate::Clock { now: t + 121 }));
+}

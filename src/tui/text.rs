@@ -157,3 +157,18 @@ mod tests {
         assert_eq!(s, "a\\x1b]0;x\\x07b c");
     }
 }
+
+/// An age in the largest unit that fits: `<1m`, `12m`, `3h`, `2d`. Never in seconds: a
+/// label that changed every second would redraw an idle console every second.
+pub fn age(secs: i64) -> String {
+    let s = secs.max(0);
+    if s < 60 {
+        "<1m".to_string()
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86_400 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}

@@ -666,11 +666,15 @@ impl App {
             .iter()
             .any(|a| a.is_silenced(before) != a.is_silenced(now));
         let day_turned = before.div_euclid(86_400) != now.div_euclid(86_400);
-        // Ages ("oldest data 5m") are shown in minutes: redraw when the minute turns, only
-        // while there is data whose age is shown.
-        let minute_turned = before.div_euclid(60) != now.div_euclid(60)
-            && (!self.stale.is_empty() || self.states.values().any(|s| s.collected_at.is_some()));
-        silence_ended || day_turned || minute_turned
+        // Ages of data ("oldest data 5m", "stale 2h") are drawn: redraw when one of their
+        // labels changes, and only then (a redraw writes bytes even when nothing changed).
+        let age_changed = || {
+            self.hosts.iter().any(|h| {
+                self.data_time(&h.name)
+                    .is_some_and(|t| super::text::age(before - t) != super::text::age(now - t))
+            })
+        };
+        silence_ended || day_turned || age_changed()
     }
 
     // ---------------------------------------------------------------------------------

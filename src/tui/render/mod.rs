@@ -230,19 +230,7 @@ fn tab_line(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-/// An age in the largest unit that fits: `45s`, `12m`, `3h`, `2d`.
-pub(crate) fn age(secs: i64) -> String {
-    let s = secs.max(0);
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", s / 60)
-    } else if s < 86_400 {
-        format!("{}h", s / 3600)
-    } else {
-        format!("{}d", s / 86_400)
-    }
-}
+pub(crate) use super::text::age;
 
 /// The fleet at a glance: score and trend, critical and high findings, alerts firing,
 /// unreachable hosts, the age of the oldest data.
