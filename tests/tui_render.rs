@@ -434,3 +434,20 @@ fn a_ticking_clock_redraws_only_when_an_age_label_changes() {
     // An age label turns: redraw.
     assert!(a.update(AppUpdate::Clock { now: t + 121 }));
 }
+
+/// Host detail scrolls no further than its last line, as the last frame drew it.
+#[test]
+fn host_detail_scroll_stops_at_the_last_line_drawn() {
+    let mut a = app("default", false);
+    a.resize(80, 24);
+    a.run_command("host db1");
+    let _ = render_buffer(&a, 80, 24);
+    let max = a.hits.get().host_max_scroll;
+    assert!(max > 0, "db1's detail is longer than one screen");
+    a.apply(Action::Bottom);
+    assert_eq!(a.host_scroll, max);
+    a.apply(Action::Down);
+    assert_eq!(a.host_scroll, max);
+    let text = buffer_text(&render_buffer(&a, 80, 24));
+    assert!(text.contains(&format!("/{} ", max + 18)), "{text}");
+}

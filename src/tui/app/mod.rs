@@ -134,6 +134,8 @@ pub struct HitMap {
     pub tabs: [(u16, u16); 4],
     /// The rows of the table of the pane on screen.
     pub table: Option<TableHit>,
+    /// The largest useful scroll of the host detail on screen (its last line at the bottom).
+    pub host_max_scroll: usize,
 }
 
 /// A table's rows on screen: `area` holds its rows (borders and header excluded), the first
@@ -908,17 +910,17 @@ impl App {
         self.host_scroll = 0;
     }
 
-    /// The largest useful scroll of the host detail (the last line at the bottom).
-    fn host_max_scroll(&self, name: &str) -> usize {
-        let lines = super::render::host::lines(self, name).len();
-        lines.saturating_sub(usize::from(self.size.1.saturating_sub(5)))
+    /// The largest useful scroll of the host detail, as the last frame drew it (the state
+    /// never asks the renderer: drawing depends on the state, not the other way round).
+    fn host_max_scroll(&self) -> usize {
+        self.hits.get().host_max_scroll
     }
 
     fn move_by(&mut self, delta: i64) {
         match self.view.clone() {
             View::Changes => self.changes.move_by(delta),
-            View::Host(name) => {
-                let max = self.host_max_scroll(&name) as i64;
+            View::Host(_) => {
+                let max = self.host_max_scroll() as i64;
                 self.host_scroll = (self.host_scroll as i64 + delta).clamp(0, max) as usize;
             }
             View::Pane(p) => {
@@ -936,7 +938,7 @@ impl App {
     fn move_to(&mut self, row: usize) {
         match self.view.clone() {
             View::Changes => self.changes.move_to(row),
-            View::Host(name) => self.host_scroll = row.min(self.host_max_scroll(&name)),
+            View::Host(_) => self.host_scroll = row.min(self.host_max_scroll()),
             View::Pane(p) => {
                 let n = self.row_count(p);
                 self.selection.insert(p, row.min(n.saturating_sub(1)));
