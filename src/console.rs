@@ -50,6 +50,11 @@ struct Gatherer {
     /// The live capture behind the flow view, when it is open.
     capture: Option<crate::traffic::capture::CaptureTask>,
     capture_tx: mpsc::Sender<crate::traffic::capture::CaptureEvent>,
+    /// The history: the last snapshot drawn at start, console collections stored (throttled),
+    /// the Changes view read from it. `None` when it cannot be opened (said once).
+    /// (A mutex: the connection is not `Sync`, and the gatherer's futures must be `Send`.)
+    store: Option<std::sync::Mutex<crate::store::Store>>,
+    throttle: crate::store::timeline::Throttle,
 }
 
 /// Builds the read-only transport the console collects with.
@@ -119,7 +124,12 @@ pub async fn gather(
         sinks,
         capture: None,
         capture_tx,
+        store: None,
+        throttle: crate::store::timeline::Throttle::default(),
     };
+    // Before anything is collected: the last stored snapshot, so the console draws the fleet
+    // at once instead of waiting for the slowest host.
+    g.open_history().await;
     g.report_unfinished().await;
     let mut interval = tokio::time::interval(g.opts.refresh);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -231,6 +241,7 @@ impl Gatherer {
                 round.iter().cloned().zip(took.iter().copied()).collect();
             m.record_round(&timed, &findings, started.elapsed(), now);
         }
+        self.record(now, &findings).await;
         self.send(AppUpdate::Findings(findings)).await;
         self.send(AppUpdate::RefreshFinished {
             at: crate::audit::now_secs(),
@@ -285,6 +296,7 @@ impl Gatherer {
                 let events: Vec<_> = self.engine.silence(&id, until).into_iter().collect();
                 self.emit(&events).await;
             }
+            Effect::Changes { since } => self.changes(since).await,
             Effect::Refresh | Effect::Quit => {}
         }
     }
@@ -465,6 +477,181 @@ impl Gatherer {
             }
         }
     }
+}
+
+impl Gatherer {
+    fn inventory_key(&self) -> String {
+        self.inv.path.display().to_string()
+    }
+
+    /// Opens the history, sends the last stored snapshot (hosts of this inventory only) and
+    /// the fleet score a day ago for the trend, and primes the throttle with the last one.
+    async fn open_history(&mut self) {
+        let store = match crate::store::Store::open_default() {
+            Ok(s) => s,
+            Err(e) => {
+                self.send(AppUpdate::Message(format!(
+                    "history unavailable, nothing stored or shown from it: {e}"
+                )))
+                .await;
+                return;
+            }
+        };
+        let key = self.inventory_key();
+        let latest = match crate::store::timeline::latest_of(&store, &key) {
+            Ok(l) => l,
+            Err(e) => {
+                self.send(AppUpdate::Message(format!("history: {e}"))).await;
+                None
+            }
+        };
+        if let Some(snap) = &latest {
+            let stored = stored_view(&self.inv, snap);
+            self.send(AppUpdate::Stored(Box::new(stored))).await;
+            let day_ago = snap.meta.taken_at.min(crate::audit::now_secs()) - 86_400;
+            let base = crate::store::timeline::at_or_before(&store, &key, day_ago)
+                .ok()
+                .flatten();
+            if let Some(b) = base {
+                let v = stored_view(&self.inv, &b);
+                let reachable: Vec<&str> = v
+                    .states
+                    .iter()
+                    .filter(|s| !s.is_unreachable())
+                    .map(|s| s.host.as_str())
+                    .collect();
+                self.send(AppUpdate::Baseline {
+                    score: fleet_score(&reachable, &v.findings),
+                    at: b.meta.taken_at,
+                })
+                .await;
+            }
+        }
+        self.throttle = crate::store::timeline::Throttle::new(latest);
+        self.store = Some(std::sync::Mutex::new(store));
+    }
+
+    /// Stores this collection in the history when the throttle says so (a change, or ten
+    /// minutes since the last one stored).
+    async fn record(&mut self, now: i64, findings: &[crate::posture::Finding]) {
+        if self.store.is_none() {
+            return;
+        }
+        let hosts: Result<Vec<_>, _> = self
+            .fleet
+            .hosts
+            .iter()
+            .map(|s| crate::store::HostSnapshot::from_state(&s.host, !s.is_unreachable(), s))
+            .collect();
+        let hosts = match hosts {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = self
+                    .updates
+                    .send(AppUpdate::Message(format!("history not stored: {e}")))
+                    .await;
+                return;
+            }
+        };
+        let snap = crate::store::Snapshot {
+            meta: crate::store::SnapshotMeta {
+                id: 0,
+                taken_at: now,
+                source: crate::store::Source::Console,
+                inventory: self.inv.path.display().to_string(),
+                hosts: hosts.len(),
+                findings: findings.len(),
+            },
+            hosts,
+            findings: findings.to_vec(),
+        };
+        if !self.throttle.due(&snap) {
+            return;
+        }
+        let new = crate::store::NewSnapshot {
+            taken_at: now,
+            source: crate::store::Source::Console,
+            inventory: snap.meta.inventory.clone(),
+            hosts: snap.hosts.clone(),
+            findings: snap.findings.clone(),
+        };
+        let result = match self.store.as_ref().map(|m| m.lock()) {
+            Some(Ok(mut store)) => store.record(&new).inspect(|_| {
+                let _ = store.prune(&crate::store::Retention::default(), now);
+            }),
+            _ => return,
+        };
+        match result {
+            Ok(id) => {
+                let mut snap = snap;
+                snap.meta.id = id;
+                self.throttle.stored(snap);
+            }
+            Err(e) => {
+                let _ = self
+                    .updates
+                    .send(AppUpdate::Message(format!("history not stored: {e}")))
+                    .await;
+            }
+        }
+    }
+
+    /// Reads the drift timeline for the Changes view.
+    async fn changes(&mut self, since: crate::store::Since) {
+        let key = self.inventory_key();
+        let result = match self.store.as_ref().map(|m| m.lock()) {
+            Some(Ok(store)) => Some(crate::store::timeline::timeline(
+                &store,
+                &key,
+                &since,
+                crate::audit::now_secs(),
+            )),
+            _ => None,
+        };
+        let Some(result) = result else {
+            self.send(AppUpdate::Message(
+                "no history to read changes from (see the message at start)".into(),
+            ))
+            .await;
+            return;
+        };
+        match result {
+            Ok(t) => self.send(AppUpdate::Changes(Box::new(t))).await,
+            Err(e) => self.send(AppUpdate::Message(format!("changes: {e}"))).await,
+        }
+    }
+}
+
+/// A stored snapshot as the console draws it: the states of this inventory's hosts (a state
+/// that no longer parses is left out, never guessed), and their findings.
+fn stored_view(inv: &Inventory, snap: &crate::store::Snapshot) -> crate::tui::model::Stored {
+    let states = snap
+        .hosts
+        .iter()
+        .filter(|h| inv.host(&h.host).is_some())
+        .filter_map(|h| serde_json::from_value::<HostState>(h.state.clone()).ok())
+        .collect();
+    let findings = snap
+        .findings
+        .iter()
+        .filter(|f| f.host == crate::posture::FLEET || inv.host(&f.host).is_some())
+        .cloned()
+        .collect();
+    crate::tui::model::Stored {
+        taken_at: snap.meta.taken_at,
+        source: snap.meta.source.as_str().to_string(),
+        states,
+        findings,
+    }
+}
+
+/// The fleet's score from the reached hosts' findings (as the audit computes it).
+pub fn fleet_score(reached: &[&str], findings: &[crate::posture::Finding]) -> u32 {
+    let scores: Vec<u32> = reached
+        .iter()
+        .map(|h| crate::posture::score::host_score(h, findings).score)
+        .collect();
+    crate::posture::score::fleet_score(&scores, findings).score
 }
 
 /// The fix journal, mirrored into the history store when it opens.

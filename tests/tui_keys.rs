@@ -211,6 +211,7 @@ fn plan(host: &str, fix: &str, risk: Risk) -> FixPlan {
         commands: vec!["true".into()],
         risk,
         notes: vec![],
+        description: Default::default(),
     }
 }
 

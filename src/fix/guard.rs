@@ -99,7 +99,7 @@ impl Sim {
 }
 
 /// Describes what decided a verdict.
-fn decided(fw: &Firewall, by: &DecidedBy) -> String {
+pub(crate) fn decided(fw: &Firewall, by: &DecidedBy) -> String {
     match by {
         DecidedBy::Rule { index } => fw
             .rules

@@ -38,6 +38,7 @@ pub mod catalogue;
 pub mod guard;
 pub mod journal;
 pub mod params;
+pub mod plan;
 pub mod rollback;
 
 use std::net::IpAddr;
@@ -165,6 +166,9 @@ pub struct FixPlan {
     /// The sources the lockout guard protected.
     pub sources: Vec<GuardSource>,
     pub ssh_port: u16,
+    /// The plan in words (steps, rules and admitted ports before → after, guard, rollback),
+    /// for the person confirming it.
+    pub description: plan::Description,
 }
 
 impl FixPlan {
@@ -254,6 +258,7 @@ impl FixPlan {
                 .collect(),
             risk: self.risk.into(),
             notes,
+            description: Box::new(self.description.clone()),
         }
     }
 }
@@ -360,17 +365,31 @@ pub fn plan_run(
             host.name
         ));
     }
+    let rollback = b.rollback.map(|kind| Rollback {
+        kind,
+        secs: typed
+            .rollback_secs
+            .unwrap_or(catalogue::DEFAULT_ROLLBACK_SECS),
+    });
+    let before = match &state.firewall {
+        crate::state::Probed::Ok(fw) => Some(fw),
+        _ => None,
+    };
+    let description = plan::describe(
+        &b.steps,
+        rollback.as_ref(),
+        state,
+        before.filter(|_| b.simulated.is_some()),
+        b.simulated.as_ref(),
+        sources,
+        b.ssh_port,
+    );
     Ok(FixPlan {
         run,
         spec,
         host: host.name.clone(),
         params: params.to_vec(),
-        rollback: b.rollback.map(|kind| Rollback {
-            kind,
-            secs: typed
-                .rollback_secs
-                .unwrap_or(catalogue::DEFAULT_ROLLBACK_SECS),
-        }),
+        rollback,
         typed,
         risk: spec.risk,
         steps: b.steps,
@@ -378,6 +397,7 @@ pub fn plan_run(
         expect: b.expect,
         sources: sources.to_vec(),
         ssh_port: b.ssh_port,
+        description,
     })
 }
 

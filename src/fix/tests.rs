@@ -339,3 +339,83 @@ fn ssh_connection_parses() {
     assert_eq!(parse_ssh_connection(""), None);
     assert_eq!(parse_ssh_connection("garbage"), None);
 }
+
+/// The plan in words for fw-enable-default-deny on the lab's app1 (no firewall): the steps
+/// in order, what is saved, the new drop policy and SSH rule, ports that stop being let in
+/// from anywhere, the guard's source and the rule that admits SSH afterwards, the timer.
+#[test]
+fn default_deny_plan_reads_in_words() {
+    let p = plan(
+        &inv(),
+        &load("app1"),
+        "fw-enable-default-deny",
+        &[],
+        &bastion(),
+    )
+    .unwrap();
+    let d = &p.description;
+    assert_eq!(d.steps.len(), p.sequence().len(), "{:?}", d.steps);
+    assert!(
+        d.steps[0].starts_with("1. save the current"),
+        "{:?}",
+        d.steps
+    );
+    assert!(
+        d.steps
+            .iter()
+            .any(|s| s.contains("deny incoming by default"))
+    );
+    assert!(d.saved.as_deref().is_some_and(|s| s.contains("saved")));
+    assert!(
+        d.rules_added
+            .iter()
+            .any(|r| r.contains("22") && r.contains("10.77.9.0/24")),
+        "{:?}",
+        d.rules_added
+    );
+    assert!(
+        d.policies.iter().any(|p| p.ends_with("→ drop")),
+        "{:?}",
+        d.policies
+    );
+    // SSH from anywhere is no longer let in; from the bastion it still is. The app's port
+    // closes even to the bastion: exactly what the person confirming should see.
+    assert!(
+        d.admitted
+            .iter()
+            .any(|a| a.starts_with("22/tcp from anywhere: admitted") && a.contains("→ refused")),
+        "{:?}",
+        d.admitted
+    );
+    assert!(
+        !d.admitted
+            .iter()
+            .any(|a| a.starts_with("22/tcp from 10.77.9.10")),
+        "{:?}",
+        d.admitted
+    );
+    assert_eq!(d.guard.len(), 1, "{:?}", d.guard);
+    assert!(
+        d.guard[0].contains("10.77.9.10")
+            && d.guard[0]
+                .contains("still admitted afterwards by accept tcp dport 22 from 10.77.9.0/24"),
+        "{:?}",
+        d.guard
+    );
+    assert!(
+        d.rollback.as_deref().is_some_and(|r| r.contains("60 s")),
+        "{:?}",
+        d.rollback
+    );
+    // A fix already in place says so and nothing else.
+    let p = plan(
+        &inv(),
+        &load("web1"),
+        "fw-enable-default-deny",
+        &[],
+        &bastion(),
+    )
+    .unwrap();
+    assert_eq!(p.description.steps.len(), 1);
+    assert!(p.description.rules_added.is_empty() && p.description.guard.is_empty());
+}

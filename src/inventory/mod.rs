@@ -165,6 +165,9 @@ impl Default for TransportSettings {
 pub struct ConsoleSettings {
     pub refresh_secs: f64,
     pub theme: Option<String>,
+    /// Free text naming the environment (`prod`, `staging`): a badge in the status bar, and
+    /// a frame colour per theme.
+    pub environment: Option<String>,
 }
 
 impl Default for ConsoleSettings {
@@ -172,6 +175,7 @@ impl Default for ConsoleSettings {
         ConsoleSettings {
             refresh_secs: 30.0,
             theme: None,
+            environment: None,
         }
     }
 }

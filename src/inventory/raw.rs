@@ -124,6 +124,7 @@ pub struct RawTransport {
 pub struct RawConsole {
     pub refresh_secs: Option<S<f64>>,
     pub theme: Option<S<String>>,
+    pub environment: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

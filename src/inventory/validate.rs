@@ -614,6 +614,23 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
             }
             None => None,
         },
+        environment: match &raw.console.environment {
+            Some(e)
+                if !e.get_ref().trim().is_empty()
+                    && e.get_ref().chars().count() <= 24
+                    && !e.get_ref().chars().any(char::is_control) =>
+            {
+                Some(e.get_ref().trim().to_string())
+            }
+            Some(e) => {
+                return Err(ctx.err(
+                    e,
+                    "console.environment",
+                    "free text of 1 to 24 characters, no control characters (e.g. \"prod\")",
+                ));
+            }
+            None => None,
+        },
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let cloud = CloudSettings {

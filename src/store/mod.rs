@@ -1,7 +1,7 @@
 //! The embedded history: snapshots of the fleet's state and findings, and the fix journal,
 //! in one SQLite database (`data_dir()/history.sqlite3` unless told otherwise).
 //!
-//! Every audit (and, when configured, every console refresh) records a [`NewSnapshot`]; `rampart
+//! Every audit, and console collections (throttled: see [`timeline`]), record a [`NewSnapshot`]; `rampart
 //! diff` compares two of them ([`diff`]). Each snapshot is written in one transaction and the
 //! database runs in WAL mode with full syncs, so a crash or a kill at any moment leaves either
 //! the whole snapshot or none of it, never a torn history. Retention ([`Retention`]) prunes old
@@ -13,6 +13,7 @@
 
 pub mod diff;
 pub mod journal;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 

@@ -16,12 +16,15 @@ pub enum Command {
     Sort(String),
     /// Fleet grouping: `role`, `segment` or `none`.
     Group(String),
+    /// The drift timeline since a duration (`1d`, `30m`) or a snapshot (`42`); a day when
+    /// none is given.
+    Changes(Option<String>),
 }
 
 /// Command words, in the order completion offers them.
 pub const WORDS: &[&str] = &[
     "fleet", "posture", "alerts", "traffic", "host", "theme", "refresh", "quit", "help", "sort",
-    "group",
+    "group", "changes",
 ];
 
 /// Arguments some commands take besides host and theme names.
@@ -60,6 +63,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "help" => no_arg(Command::Help),
         "sort" => need("column").map(Command::Sort),
         "group" => need("grouping (none, role, segment)").map(Command::Group),
+        "changes" | "c" => Ok(Command::Changes(arg.map(str::to_string))),
         other => Err(format!(
             "unknown command {other:?} (commands: {})",
             WORDS.join(", ")

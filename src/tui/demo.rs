@@ -334,7 +334,14 @@ pub fn demo_app(opts: Options) -> Result<App, TuiError> {
 
 /// The updates that build the demo, in the order a collection would send them.
 pub fn demo_updates() -> Vec<AppUpdate> {
-    let mut v = vec![AppUpdate::RefreshStarted { at: DEMO_NOW - 30 }];
+    let mut v = vec![
+        AppUpdate::RefreshStarted { at: DEMO_NOW - 30 },
+        // Yesterday's audit, for the score's trend.
+        AppUpdate::Baseline {
+            score: 70,
+            at: DEMO_NOW - 86_400,
+        },
+    ];
     for h in ["edge", "web1", "web2", "vpn1", "db1"] {
         v.push(AppUpdate::Connection {
             host: h.into(),
@@ -377,4 +384,65 @@ pub fn demo_updates() -> Vec<AppUpdate> {
     }
     v.push(AppUpdate::RefreshFinished { at: DEMO_NOW - 5 });
     v
+}
+
+/// A drift timeline over the demo fleet (what the Changes view shows after `c`).
+pub fn demo_timeline() -> crate::store::timeline::Timeline {
+    use crate::store::timeline::{Change, ChangeKind, Timeline};
+    let ev = |s: &str| {
+        vec![
+            s.to_string(),
+            "snapshot 41 (audit) → snapshot 42 (console)".into(),
+        ]
+    };
+    let change = |at: i64, host: &str, kind: ChangeKind, what: &str, e: &str| Change {
+        at,
+        host: host.into(),
+        kind,
+        what: what.into(),
+        evidence: ev(e),
+    };
+    Timeline {
+        since: "since 1d ago".into(),
+        from: None,
+        to: None,
+        changes: vec![
+            change(
+                DEMO_NOW - 300,
+                "db1",
+                ChangeKind::PortOpened,
+                "5432/tcp 0.0.0.0 (postgres)",
+                "now listening: 5432/tcp 0.0.0.0 (postgres)",
+            ),
+            change(
+                DEMO_NOW - 300,
+                "db1",
+                ChangeKind::FindingNew,
+                "SEG-DB-EXPOSED 5432/tcp is reachable from outside app",
+                "ufw: ALLOW IN 5432/tcp from anywhere (ufw-user-input line 3)",
+            ),
+            change(
+                DEMO_NOW - 3_600,
+                "web2",
+                ChangeKind::RuleRemoved,
+                "accept tcp dport 443 from anywhere",
+                "rule gone from the firewall: accept tcp dport 443 from anywhere",
+            ),
+            change(
+                DEMO_NOW - 7_200,
+                "edge",
+                ChangeKind::BanAdded,
+                "sshd 203.0.113.50",
+                "banned by fail2ban: sshd 203.0.113.50",
+            ),
+            change(
+                DEMO_NOW - 90_000,
+                "web1",
+                ChangeKind::FindingResolved,
+                "TLS-NO-REDIRECT plain HTTP does not redirect",
+                "TLS-NO-REDIRECT (medium) no longer fires",
+            ),
+        ],
+        note: None,
+    }
 }

@@ -45,10 +45,14 @@ pub enum Action {
     ShowPosture,
     ShowAlerts,
     ShowTraffic,
+    /// Fleet: show or hide the selected host's preview (always shown on wide terminals).
+    Preview,
+    /// The drift timeline from the history (fleet-wide, or the host in detail).
+    Changes,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 28] = [
         Action::Quit,
         Action::Help,
         Action::NextPane,
@@ -75,6 +79,8 @@ impl Action {
         Action::ShowPosture,
         Action::ShowAlerts,
         Action::ShowTraffic,
+        Action::Preview,
+        Action::Changes,
     ];
 
     /// The name used in `keymap.toml`.
@@ -106,6 +112,8 @@ impl Action {
             Action::ShowPosture => "posture",
             Action::ShowAlerts => "alerts",
             Action::ShowTraffic => "traffic",
+            Action::Preview => "preview",
+            Action::Changes => "changes",
         }
     }
 
@@ -142,6 +150,8 @@ impl Action {
             Action::ShowPosture => "Posture pane",
             Action::ShowAlerts => "Alerts pane",
             Action::ShowTraffic => "Traffic pane",
+            Action::Preview => "preview of the selected host",
+            Action::Changes => "what changed (history)",
         }
     }
 }
@@ -347,6 +357,8 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::SortReverse, &["O"]),
     (Action::Group, &["b"]),
     (Action::Scope, &["w"]),
+    (Action::Preview, &["p"]),
+    (Action::Changes, &["c"]),
     (Action::ShowFleet, &["1"]),
     (Action::ShowPosture, &["2"]),
     (Action::ShowAlerts, &["3"]),

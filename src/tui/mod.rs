@@ -10,12 +10,14 @@
 //! only when the state changed or the terminal was resized, so an idle console writes nothing.
 
 pub mod app;
+pub mod changes;
 pub mod command;
 pub mod demo;
 pub mod filter;
 pub mod keymap;
 pub mod model;
 pub mod render;
+pub mod summary;
 pub mod text;
 pub mod theme;
 

@@ -151,6 +151,21 @@ pub struct FixPlan {
     pub risk: Risk,
     /// Notes from planning (rollback timer armed, lockout guard result...).
     pub notes: Vec<String>,
+    /// The plan in words: what the dialog shows first (the commands are one key away).
+    /// (Boxed: it is large, and updates travel by value.)
+    pub description: Box<crate::fix::plan::Description>,
+}
+
+/// The last stored snapshot of the fleet, as the console draws it before collecting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// When it was taken, Unix seconds.
+    pub taken_at: i64,
+    /// What took it ("audit", "console").
+    pub source: String,
+    /// The hosts' states as stored (hosts no longer in the inventory are left out).
+    pub states: Vec<HostState>,
+    pub findings: Vec<Finding>,
 }
 
 /// Progress of a running fix, reported by the fix runner.
@@ -206,6 +221,13 @@ pub enum AppUpdate {
     /// The health of every alert sink (Alertmanager, webhooks), sent when it changes; the
     /// status bar shows the failing ones.
     SinkHealth(Vec<crate::alerts::SinkStatus>),
+    /// The last snapshot stored in the history, sent once at start before any host answers:
+    /// drawn at once, each host marked stale with its age until fresh state replaces it.
+    Stored(Box<Stored>),
+    /// The fleet score the trend compares with (from the history), and when it was taken.
+    Baseline { score: u32, at: i64 },
+    /// The drift timeline from the history (answer to [`Effect::Changes`]).
+    Changes(Box<crate::store::timeline::Timeline>),
     /// The latest summary of a host's live capture (answer to [`Effect::FlowView`]), about
     /// once a second while the flow view is open.
     Flows {
@@ -240,6 +262,10 @@ pub enum Effect {
     SilenceAlert {
         id: String,
         until: i64,
+    },
+    /// Read the drift timeline from the history, since a duration ago or a snapshot.
+    Changes {
+        since: crate::store::Since,
     },
     /// Start (`Some`) or stop (`None`) the live flow view of a host.
     FlowView {

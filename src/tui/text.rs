@@ -121,6 +121,21 @@ pub fn fit(s: &str, width: usize, ascii: bool) -> String {
     out
 }
 
+/// An age in the largest unit that fits: `<1m`, `12m`, `3h`, `2d`. Never in seconds: a
+/// label that changed every second would redraw an idle console every second.
+pub fn age(secs: i64) -> String {
+    let s = secs.max(0);
+    if s < 60 {
+        "<1m".to_string()
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86_400 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,6 +236,13 @@ theme_roles! {
     dialog,
     /// Key names in help and hints.
     key,
+    /// The environment badge (`[console] environment`), and the one for production (any
+    /// name containing "prod"): must be unmistakable in every theme.
+    env,
+    env_prod,
+    /// Borders while an environment is set, and while it is production.
+    frame_env,
+    frame_prod,
 }
 
 impl Theme {

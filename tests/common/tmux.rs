@@ -66,6 +66,25 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The screen with its colours and attributes, as SGR escape sequences.
+    pub fn screen_styled(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-e", "-p", "-t", &self.session])
+            .output()
+            .expect("tmux capture-pane -e");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Resizes the session's window (the program sees SIGWINCH).
+    pub fn resize(&self, width: u16, height: u16) {
+        let status = Command::new("tmux")
+            .args(["resize-window", "-t", &self.session])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .status()
+            .expect("tmux resize-window");
+        assert!(status.success());
+    }
+
     /// True while the session (and so the program) still runs.
     pub fn alive(&self) -> bool {
         Command::new("tmux")

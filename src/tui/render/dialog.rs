@@ -19,7 +19,48 @@ fn risk_style(app: &App, r: Risk) -> ratatui::style::Style {
     }
 }
 
-fn plan_lines<'a>(app: &App, plan: &FixPlan, lines: &mut Vec<Line<'a>>) {
+/// The plan in words: steps, what is saved, rules and admitted ports before → after, the
+/// lockout guard, the rollback timer.
+fn words<'a>(app: &App, plan: &FixPlan, lines: &mut Vec<Line<'a>>) {
+    let t = &app.theme;
+    let d = &plan.description;
+    let section = |lines: &mut Vec<Line<'a>>, title: &str, items: &[String], style| {
+        if items.is_empty() {
+            return;
+        }
+        lines.push(Line::styled(title.to_string(), t.header));
+        for i in items {
+            lines.push(Line::styled(format!("  {}", safe(i)), style));
+        }
+    };
+    section(lines, "steps:", &d.steps, t.text);
+    if let Some(s) = &d.saved {
+        lines.push(Line::from(vec![
+            Span::styled("saved first: ", t.header),
+            Span::styled(safe_owned(s), t.text),
+        ]));
+    }
+    let removed: Vec<String> = d.rules_removed.iter().map(|r| format!("- {r}")).collect();
+    let added: Vec<String> = d.rules_added.iter().map(|r| format!("+ {r}")).collect();
+    let mut rules = d
+        .policies
+        .iter()
+        .map(|p| format!("policy {p}"))
+        .collect::<Vec<_>>();
+    rules.extend(removed);
+    rules.extend(added);
+    section(lines, "firewall rules, before → after:", &rules, t.text);
+    section(lines, "admitted, before → after:", &d.admitted, t.warn);
+    section(lines, "lockout guard:", &d.guard, t.ok);
+    if let Some(r) = &d.rollback {
+        lines.push(Line::from(vec![
+            Span::styled("rollback timer: ", t.header),
+            Span::styled(safe_owned(r), t.text),
+        ]));
+    }
+}
+
+fn plan_lines<'a>(app: &App, plan: &FixPlan, raw: bool, lines: &mut Vec<Line<'a>>) {
     let t = &app.theme;
     lines.push(Line::from(vec![
         Span::styled("host: ", t.header),
@@ -40,6 +81,10 @@ fn plan_lines<'a>(app: &App, plan: &FixPlan, lines: &mut Vec<Line<'a>>) {
             Span::styled(p.join(" "), t.text),
         ]));
     }
+    if !raw && *plan.description != crate::fix::plan::Description::default() {
+        words(app, plan, lines);
+        return;
+    }
     lines.push(Line::styled(
         "commands, exactly as they will be sent:",
         t.header,
@@ -53,6 +98,24 @@ fn plan_lines<'a>(app: &App, plan: &FixPlan, lines: &mut Vec<Line<'a>>) {
     for n in &plan.notes {
         lines.push(Line::styled(format!("note: {}", safe(n)), t.muted));
     }
+}
+
+/// The line saying how to switch between the plan in words and the exact commands.
+fn switch_hint<'a>(app: &App, d: &FixDialog) -> Line<'a> {
+    let t = &app.theme;
+    Line::from(vec![
+        Span::styled("Tab", t.key),
+        Span::styled(
+            if d.raw {
+                " the plan in words  "
+            } else {
+                " the exact commands  "
+            },
+            t.muted,
+        ),
+        Span::styled("↑↓ PgUp PgDn", t.key),
+        Span::styled(" scroll", t.muted),
+    ])
 }
 
 pub(super) fn draw(frame: &mut Frame, app: &App, area: Rect, d: &FixDialog) {
@@ -74,7 +137,8 @@ pub(super) fn draw(frame: &mut Frame, app: &App, area: Rect, d: &FixDialog) {
             footer.push(Line::styled("Esc cancel (nothing has been sent)", t.muted));
         }
         FixStage::Confirm { plan, typed } => {
-            plan_lines(app, plan, &mut lines);
+            plan_lines(app, plan, d.raw, &mut lines);
+            footer.push(switch_hint(app, d));
             if plan.risk == Risk::High {
                 footer.push(Line::styled(
                     "this fix can cut access; a rollback is armed on the host first",
@@ -97,7 +161,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, area: Rect, d: &FixDialog) {
             }
         }
         FixStage::Running { plan, log } => {
-            plan_lines(app, plan, &mut lines);
+            plan_lines(app, plan, d.raw, &mut lines);
             lines.push(Line::styled("progress:", t.header));
             for l in log {
                 lines.push(Line::styled(safe_owned(l), t.text));
@@ -112,7 +176,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, area: Rect, d: &FixDialog) {
             log,
         } => {
             if let Some(plan) = plan {
-                plan_lines(app, plan, &mut lines);
+                plan_lines(app, plan, d.raw, &mut lines);
             }
             if !log.is_empty() {
                 lines.push(Line::styled("progress:", t.header));
@@ -133,7 +197,15 @@ pub(super) fn draw(frame: &mut Frame, app: &App, area: Rect, d: &FixDialog) {
         }
     }
     let want_h = (lines.len() + footer.len() + 3) as u16;
-    let r = centered(area, area.width.saturating_sub(4).min(110), want_h.max(8));
+    // Wrapped lines take more rows than there are lines: ask for a little more, the body
+    // scrolls anyway. In a compact terminal the dialog takes the whole body.
+    let want_h = want_h.saturating_add(want_h / 3);
+    let margin = if app.compact() { 0 } else { 4 };
+    let r = centered(
+        area,
+        area.width.saturating_sub(margin).min(110),
+        want_h.max(8),
+    );
     frame.render_widget(Clear, r);
     let title = Line::styled(
         format!(" fix {} on {} ", safe(&d.fix), safe(&d.host)),

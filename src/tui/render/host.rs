@@ -555,6 +555,11 @@ pub(crate) fn draw(frame: &mut Frame, app: &App, area: Rect, name: &str) {
     let all = lines(app, name);
     let visible = usize::from(area.height.saturating_sub(2));
     let max = all.len().saturating_sub(visible);
+    // Recorded for the next key: scrolling stops at the last line.
+    app.hits.set(crate::tui::app::HitMap {
+        host_max_scroll: max,
+        ..app.hits.get()
+    });
     let scroll = app.host_scroll.min(max);
     let pos = if all.len() > visible {
         format!(

@@ -3,9 +3,11 @@
 //! line, then the popups (help, fix dialog). Styles come only from `app.theme`; host text
 //! passes through [`super::text::safe`].
 
+mod changes;
 mod dialog;
 pub(crate) mod host;
 mod panes;
+mod preview;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -14,7 +16,7 @@ use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, HitMap, MIN_HEIGHT, MIN_WIDTH, Mode, Pane, TableHit, View};
+use super::app::{App, HitMap, MIN_HEIGHT, MIN_WIDTH, Mode, Pane, ReadOnly, TableHit, View};
 use super::keymap::Action;
 use super::text::safe;
 
@@ -67,11 +69,13 @@ pub(crate) fn glyphs(ascii: bool) -> Glyphs {
 /// A bordered block in the theme's colours.
 /// Records where a bordered table with a one-line header drew its rows, for mouse clicks.
 pub(crate) fn record_table(app: &App, pane: Pane, area: Rect, offset: usize) {
+    // Compact: no borders, the title on the first line, the header on the second.
+    let side = u16::from(!app.compact());
     let rows = Rect {
-        x: area.x.saturating_add(1),
+        x: area.x.saturating_add(side),
         y: area.y.saturating_add(2),
-        width: area.width.saturating_sub(2),
-        height: area.height.saturating_sub(3),
+        width: area.width.saturating_sub(2 * side),
+        height: area.height.saturating_sub(2 + side),
     };
     app.hits.set(HitMap {
         table: Some(TableHit {
@@ -86,12 +90,31 @@ pub(crate) fn record_table(app: &App, pane: Pane, area: Rect, offset: usize) {
 pub(crate) fn block<'a>(app: &App, title: Line<'a>, focused: bool) -> Block<'a> {
     let g = glyphs(app.ascii);
     let t = &app.theme;
+    let border = match environment(app) {
+        Some((_, true)) => t.frame_prod,
+        Some((_, false)) => t.frame_env,
+        None if focused => t.border_focus,
+        None => t.border,
+    };
+    // Between the minimum and the full size the borders go: their rows and columns are
+    // worth more as content.
+    let borders = if app.compact() {
+        Borders::NONE
+    } else {
+        Borders::ALL
+    };
     Block::default()
-        .borders(Borders::ALL)
+        .borders(borders)
         .border_set(g.border)
-        .border_style(if focused { t.border_focus } else { t.border })
+        .border_style(border)
         .title(title)
         .style(t.text)
+}
+
+/// The environment's name and whether it is production (any name containing "prod").
+pub(crate) fn environment(app: &App) -> Option<(&str, bool)> {
+    let e = app.environment.as_deref()?;
+    Some((e, e.to_ascii_lowercase().contains("prod")))
 }
 
 /// Draws the whole screen.
@@ -102,7 +125,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         too_small(frame, app, area);
         return;
     }
-    let [tabs, body, status, message] = Layout::vertical([
+    let [tabs, summary, body, status, message] = Layout::vertical([
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
@@ -121,7 +145,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Pane(Pane::Alerts) => panes::alerts(frame, app, body),
         View::Pane(Pane::Traffic) => panes::traffic(frame, app, body),
         View::Host(name) => host::draw(frame, app, body, name),
+        View::Changes => changes::draw(frame, app, body),
     }
+    summary_line(frame, app, summary);
     status_bar(frame, app, status);
     message_line(frame, app, message);
     match &app.mode {
@@ -159,7 +185,11 @@ fn too_small(frame: &mut Frame, app: &App, area: Rect) {
 fn tab_line(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let g = glyphs(app.ascii);
-    let mut spans = vec![Span::styled(" rampart ", t.title)];
+    let mut spans = if app.compact() {
+        Vec::new()
+    } else {
+        vec![Span::styled(" rampart ", t.title)]
+    };
     let mut hits = app.hits.get();
     for (i, p) in Pane::ALL.iter().enumerate() {
         spans.push(Span::styled(g.sep, t.border));
@@ -200,15 +230,113 @@ fn tab_line(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+pub(crate) use super::text::age;
+
+/// The fleet at a glance: score and trend, critical and high findings, alerts firing,
+/// unreachable hosts, the age of the oldest data.
+fn summary_line(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let g = glyphs(app.ascii);
+    let s = app.summary();
+    // Under 100 columns the words get shorter, so every number still fits at 80.
+    let narrow = area.width < 100;
+    let mut spans = vec![Span::styled(
+        if narrow { " score " } else { " fleet score " },
+        t.muted,
+    )];
+    match s.score {
+        Some(sc) => spans.push(Span::styled(sc.to_string(), score_style(app, sc))),
+        None => spans.push(Span::styled("-", t.muted)),
+    }
+    if let Some((delta, _)) = s.trend {
+        let (mark, style) = match delta.cmp(&0) {
+            std::cmp::Ordering::Greater => (g.up, t.ok),
+            std::cmp::Ordering::Less => (g.down, t.bad),
+            std::cmp::Ordering::Equal => ("=", t.muted),
+        };
+        let text = if delta == 0 {
+            mark.to_string()
+        } else {
+            format!("{mark}{}", delta.abs())
+        };
+        spans.push(Span::styled(format!(" {text}"), style));
+    }
+    let tiny = area.width < super::app::FULL_WIDTH;
+    let sep = if tiny {
+        Span::styled(g.sep, t.border)
+    } else {
+        Span::styled(format!(" {} ", g.sep), t.border)
+    };
+    spans.push(sep.clone());
+    spans.push(Span::styled(
+        format!("{} crit", s.critical),
+        if s.critical > 0 { t.critical } else { t.muted },
+    ));
+    spans.push(Span::raw(" "));
+    spans.push(Span::styled(
+        format!("{} high", s.high),
+        if s.high > 0 { t.high } else { t.muted },
+    ));
+    spans.push(sep.clone());
+    spans.push(Span::styled(
+        if narrow {
+            format!("{} alerts", s.firing)
+        } else {
+            format!("{} alerts firing", s.firing)
+        },
+        if s.open > 0 { t.warn } else { t.muted },
+    ));
+    spans.push(sep.clone());
+    spans.push(Span::styled(
+        if tiny {
+            format!("{} unreach", s.unreachable)
+        } else {
+            format!("{} unreachable", s.unreachable)
+        },
+        if s.unreachable > 0 { t.bad } else { t.muted },
+    ));
+    spans.push(sep);
+    match s.oldest {
+        Some(at) => {
+            let stale = if s.stale > 0 {
+                format!(" ({} stale)", s.stale)
+            } else {
+                String::new()
+            };
+            let text = if tiny {
+                format!("{} old{stale}", age(app.now - at))
+            } else if narrow {
+                format!("oldest {}{stale}", age(app.now - at))
+            } else {
+                format!("oldest data {}{stale}", age(app.now - at))
+            };
+            spans.push(Span::styled(
+                text,
+                if s.stale > 0 { t.warn } else { t.muted },
+            ));
+        }
+        None => spans.push(Span::styled("no data yet", t.muted)),
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
 fn status_bar(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let g = glyphs(app.ascii);
     let (ok, failing) = app.health();
-    let mut spans = vec![if app.read_only {
-        Span::styled(" READ-ONLY ", t.read_only)
-    } else {
-        Span::styled(" READ-WRITE ", t.read_write)
+    let mut spans = vec![match app.read_only_source {
+        ReadOnly::Inventory => Span::styled(" READ-ONLY (inventory) ", t.read_only),
+        ReadOnly::Flag => Span::styled(" READ-ONLY ", t.read_only),
+        ReadOnly::No if app.read_only => Span::styled(" READ-ONLY ", t.read_only),
+        ReadOnly::No => Span::styled(" READ-WRITE ", t.read_write),
     }];
+    if let Some((env, prod)) = environment(app) {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(
+            format!(" {} ", safe(env).to_uppercase()),
+            if prod { t.env_prod } else { t.env },
+        ));
+    }
     // A failing alert sink goes first, where a narrow terminal cannot cut it off: pages
     // that are not delivered are the on-call engineer's problem right now.
     let (sinks_failing, sinks) = app.sink_health();
@@ -331,7 +459,24 @@ fn hints(app: &App) -> Line<'static> {
             actions.extend([(Action::Enter, "flows"), (Action::Filter, "filter")]);
         }
         View::Host(_) => {
-            actions.extend([(Action::Down, "scroll"), (Action::Back, "back")]);
+            actions.extend([
+                (Action::Down, "scroll"),
+                (Action::Changes, "changes"),
+                (Action::Back, "back"),
+            ]);
+        }
+        View::Changes => {
+            actions.extend([
+                (Action::Enter, "evidence"),
+                (Action::Scope, "host/fleet"),
+                (Action::Back, "back"),
+            ]);
+        }
+    }
+    if app.view == View::Pane(Pane::Fleet) {
+        actions.push((Action::Changes, "changes"));
+        if app.size.0 < super::app::WIDE_WIDTH {
+            actions.push((Action::Preview, "preview"));
         }
     }
     actions.extend([
@@ -395,6 +540,7 @@ pub fn help_entries(app: &App) -> Vec<(Action, Option<&'static str>)> {
                     Action::SortReverse,
                     Action::Group,
                     Action::Scope,
+                    Action::Preview,
                 ]),
                 Pane::Posture => v.extend([Action::Fix, Action::Enter, Action::Scope]),
                 Pane::Alerts => v.extend([Action::Acknowledge, Action::Silence, Action::Enter]),
@@ -412,6 +558,15 @@ pub fn help_entries(app: &App) -> Vec<(Action, Option<&'static str>)> {
             Action::Scope,
             Action::Back,
         ]),
+        View::Changes => v.extend([
+            Action::Up,
+            Action::Down,
+            Action::Top,
+            Action::Bottom,
+            Action::Enter,
+            Action::Scope,
+            Action::Back,
+        ]),
     }
     v.extend([
         Action::NextPane,
@@ -420,6 +575,7 @@ pub fn help_entries(app: &App) -> Vec<(Action, Option<&'static str>)> {
         Action::ShowPosture,
         Action::ShowAlerts,
         Action::ShowTraffic,
+        Action::Changes,
         Action::Command,
         Action::Refresh,
         Action::Help,
@@ -439,6 +595,7 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
     let title = match &app.view {
         View::Pane(p) => format!(" keys: {} ", p.title()),
         View::Host(_) => " keys: host detail ".to_string(),
+        View::Changes => " keys: changes ".to_string(),
     };
     let mut lines: Vec<Line> = Vec::new();
     for (a, note) in &entries {
@@ -463,7 +620,7 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
         t.muted,
     ));
     lines.push(Line::styled(
-        "  : commands: fleet posture alerts traffic host NAME theme NAME",
+        "  : commands: fleet posture alerts traffic host NAME theme NAME changes [SINCE]",
         t.muted,
     ));
     lines.push(Line::styled(

@@ -79,10 +79,28 @@ fn empty_note(frame: &mut Frame, app: &App, area: Rect, text: &str) {
 }
 
 pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
+    let area = if app.shows_preview() {
+        let (table, side) = if area.width >= crate::tui::app::WIDE_WIDTH {
+            let w = (area.width / 3).clamp(40, 64);
+            let [a, b] =
+                Layout::horizontal([Constraint::Fill(1), Constraint::Length(w)]).areas(area);
+            (a, b)
+        } else {
+            let [a, b] =
+                Layout::vertical([Constraint::Percentage(45), Constraint::Fill(1)]).areas(area);
+            (a, b)
+        };
+        super::preview::draw(frame, app, side);
+        table
+    } else {
+        area
+    };
     let t = &app.theme;
     let g = glyphs(app.ascii);
     let rows = app.fleet_rows();
     let grouped = app.group != Grouping::None;
+    // Narrow tables keep host, state, score and the counts; roles, segment and traffic go.
+    let narrow = area.width < crate::tui::app::FULL_WIDTH;
     let name_w = app
         .hosts
         .iter()
@@ -94,18 +112,31 @@ pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
     if grouped {
         widths.push(Constraint::Length(8));
     }
-    widths.extend([
-        Constraint::Length(name_w),
-        Constraint::Length(11),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(2),
-        Constraint::Length(2),
-        Constraint::Length(2),
-        Constraint::Length(2),
-        Constraint::Fill(1),
-    ]);
+    if narrow {
+        widths.extend([
+            Constraint::Length(name_w),
+            Constraint::Length(11),
+            Constraint::Length(5),
+            Constraint::Length(2),
+            Constraint::Length(2),
+            Constraint::Length(2),
+            Constraint::Length(2),
+            Constraint::Fill(1),
+        ]);
+    } else {
+        widths.extend([
+            Constraint::Length(name_w),
+            Constraint::Length(11),
+            Constraint::Length(10),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Length(2),
+            Constraint::Length(2),
+            Constraint::Length(2),
+            Constraint::Length(2),
+            Constraint::Fill(1),
+        ]);
+    }
     // Borders, highlight symbol, fixed columns and the one-space gaps between columns.
     let fixed: u16 = 2 + 2 + name_w + 11 + 10 + 7 + 5 + 8 + 9 + if grouped { 9 } else { 0 };
     let spark_w = usize::from(area.width.saturating_sub(fixed + 6)).clamp(4, HISTORY_LEN);
@@ -126,15 +157,25 @@ pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
     header.extend([
         Cell::from(mark(SortColumn::Host, "HOST")),
         Cell::from(mark(SortColumn::State, "STATE")),
-        Cell::from(mark(SortColumn::Roles, "ROLES")),
-        Cell::from(mark(SortColumn::Segment, "SEGMENT")),
+    ]);
+    if !narrow {
+        header.extend([
+            Cell::from(mark(SortColumn::Roles, "ROLES")),
+            Cell::from(mark(SortColumn::Segment, "SEGMENT")),
+        ]);
+    }
+    header.extend([
         Cell::from(mark(SortColumn::Score, "SCORE")),
         Cell::from(Span::styled(mark(SortColumn::Findings, "C"), t.critical)),
         Cell::from(Span::styled("H", t.high)),
         Cell::from(Span::styled("M", t.medium)),
         Cell::from(Span::styled("L", t.low)),
-        Cell::from(mark(SortColumn::Traffic, "TRAFFIC")),
     ]);
+    header.push(Cell::from(if narrow {
+        "DATA".to_string()
+    } else {
+        mark(SortColumn::Traffic, "TRAFFIC")
+    }));
     let mut last_group = None;
     // Every row is built (the table scrolls), so scores and counts come from one pass over
     // the findings rather than one pass per host.
@@ -165,14 +206,39 @@ pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
                 ),
                 None => String::new(),
             };
+            // A host drawn from the stored snapshot says so, with its age, until it answers.
+            let (label, style) = match app.stale.get(&h.name) {
+                Some(at) if matches!(state, ConnState::Pending | ConnState::Connecting) => {
+                    (format!("stale {}", super::age(app.now - at)), t.warn)
+                }
+                _ => (state.label().to_string(), state_style(app, &state)),
+            };
             cells.extend([
                 Cell::from(safe_owned(&h.name)),
-                Cell::from(Span::styled(state.label(), state_style(app, &state))),
-                Cell::from(Span::styled(
-                    fit(&safe(&h.roles.join(",")), 10, app.ascii),
-                    t.text,
+                Cell::from(Span::styled(label, style)),
+            ]);
+            if !narrow {
+                cells.extend([
+                    Cell::from(Span::styled(
+                        fit(&safe(&h.roles.join(",")), 10, app.ascii),
+                        t.text,
+                    )),
+                    Cell::from(Span::styled(safe_owned(&h.segment), t.text)),
+                ]);
+            }
+            let data = match app.stale.get(&h.name) {
+                Some(at) => Cell::from(Span::styled(
+                    format!("stored {}", super::age(app.now - at)),
+                    t.warn,
                 )),
-                Cell::from(Span::styled(safe_owned(&h.segment), t.text)),
+                None => Cell::from(Span::styled(
+                    app.data_time(&h.name)
+                        .map(|at| super::age(app.now - at))
+                        .unwrap_or_default(),
+                    t.muted,
+                )),
+            };
+            cells.extend([
                 match score {
                     Some(s) => Cell::from(Span::styled(format!("{s:>4}"), score_style(app, s))),
                     None => Cell::from(Span::styled(format!("{:>4}", "-"), t.muted)),
@@ -181,8 +247,12 @@ pub(super) fn fleet(frame: &mut Frame, app: &App, area: Rect) {
                 count_cell(app, counts[1], Severity::High),
                 count_cell(app, counts[2], Severity::Medium),
                 count_cell(app, counts[3], Severity::Low),
-                Cell::from(Span::styled(traffic, t.sparkline)),
             ]);
+            cells.push(if narrow {
+                data
+            } else {
+                Cell::from(Span::styled(traffic, t.sparkline))
+            });
             Row::new(cells)
         })
         .collect();
