@@ -48,6 +48,8 @@ struct Gatherer {
     /// The live capture behind the flow view, when it is open.
     capture: Option<crate::traffic::capture::CaptureTask>,
     capture_tx: mpsc::Sender<crate::traffic::capture::CaptureEvent>,
+    /// Incremental refresh: after the first round, an unchanged host costs one cheap exec.
+    refresher: Arc<crate::collect::Refresher>,
 }
 
 /// Builds the read-only transport the console collects with.
@@ -117,6 +119,7 @@ pub async fn gather(
         sinks,
         capture: None,
         capture_tx,
+        refresher: Arc::new(crate::collect::Refresher::default()),
     };
     g.report_unfinished().await;
     let mut interval = tokio::time::interval(g.opts.refresh);
@@ -160,11 +163,12 @@ impl Gatherer {
         let inv = Arc::clone(&self.inv);
         let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
         let transport = Arc::clone(&self.transport);
+        let refresher = Arc::clone(&self.refresher);
         // Made up front (a lazy map does not satisfy the spawned task's Send bound); they
         // run only as the buffer polls them.
         let futs: Vec<_> = hosts
             .iter()
-            .map(|h| crate::collect::collect_host(&transport, h))
+            .map(|h| refresher.collect_host(&transport, h))
             .collect();
         let mut pending =
             futures::stream::iter(futs).buffer_unordered(crate::collect::MAX_IN_FLIGHT);
@@ -378,6 +382,8 @@ impl Gatherer {
     /// Applies the plan the operator confirmed, reporting progress as it goes.
     async fn apply_fix(&mut self, host: String, fix: String) {
         use crate::tui::model::FixProgress;
+        // Whatever the fix changes, the host's next collection is a full one.
+        self.refresher.forget(&host);
         let grant = match crate::ssh::WriteGrant::obtain(&self.inv, self.opts.read_only) {
             Ok(g) => g,
             Err(reason) => {

@@ -125,6 +125,8 @@ struct Watcher<'a, W: Write> {
     tx: mpsc::Sender<CaptureEvent>,
     local_host: Option<String>,
     baseline_taken: bool,
+    /// Incremental refresh: after the first round, an unchanged host costs one cheap exec.
+    refresher: crate::collect::Refresher,
 }
 
 /// Runs `rampart watch` until the duration passes or the process is interrupted.
@@ -155,6 +157,7 @@ pub async fn run<W: Write>(
         tx,
         local_host: None,
         baseline_taken: false,
+        refresher: crate::collect::Refresher::default(),
     };
     if let Some(iface) = &opts.local_capture {
         let host = local_host(inv).unwrap_or_else(|| "local".to_string());
@@ -240,8 +243,9 @@ impl<W: Write> Watcher<'_, W> {
     async fn refresh(&mut self) -> Result<(), WatchError> {
         let inv = self.inv;
         let transport = self.transport.clone();
+        let refresher = &self.refresher;
         let states: Vec<HostState> = futures::stream::iter(inv.hosts.iter())
-            .map(|h| crate::collect::collect_host(&transport, h))
+            .map(|h| refresher.collect_host(&transport, h))
             .buffer_unordered(crate::collect::MAX_IN_FLIGHT)
             .collect()
             .await;
