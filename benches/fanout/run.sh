@@ -40,6 +40,10 @@ say() { printf '[fanout %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (the lab is namespaces, links and mounts)"
+# The hosts' CPU is read from /proc: the lab must be this PID namespace's own, and the run
+# must not touch the machine's root namespace. Run it in a sandbox: dev/sandbox NAME run.sh.
+[ -n "${RAMPART_SANDBOX:-}" ] || [ -n "${FANOUT_ALLOW_ROOT_NS:-}" ] ||
+	die "run inside a sandbox: dev/sandbox NAME benches/fanout/run.sh (or set FANOUT_ALLOW_ROOT_NS=1)"
 [ -d "$CG" ] || die "$CG missing: controller CPU is read from a cpuacct cgroup per tool"
 mkdir -p "$OUT"
 
@@ -62,7 +66,7 @@ if [ ! -x "$VENV/bin/ansible" ]; then
 fi
 say "building rampart and the bench helpers (release, $CARGO_TARGET_DIR)"
 (cd "$ROOT" && cargo build -q --release --bin rampart --example fanout-collect \
-	--example fanout-probe-script --example fanout-netdelay)
+	--example fanout-probe-script --example fanout-netdelay --example fanout-probe-cost)
 BIN=$CARGO_TARGET_DIR/release
 RAMPART=$BIN/rampart
 "$BIN/examples/fanout-probe-script" >"$OUT/script.sh"
@@ -147,14 +151,21 @@ cg_drop() {
 	rmdir "$d" 2>/dev/null || true
 }
 # cg_run CGDIR NAME CMD...: runs CMD in CGDIR under /usr/bin/time, bounded by TOOL_TIMEOUT.
+# The hosts' CPU (every target's processes, from /proc accounting; hostcpu.py) goes to
+# $D/NAME.host_ms.
 cg_run() {
-	local d=$1 name=$2
+	local d=$1 name=$2 h0
 	shift 2
+	h0=$(hosts_ms)
 	(
 		echo "$BASHPID" >"$d/cgroup.procs"
 		exec timeout "$TOOL_TIMEOUT" /usr/bin/time -f '%e %U %S %M' -o "$D/$name.time" "$@"
 	) >"$D/$name.out" 2>"$D/$name.err" || echo "exit $?" >>"$D/$name.time"
+	sleep 0.3
+	echo $(($(hosts_ms) - h0)) >"$D/$name.host_ms"
 }
+edge_netns() { readlink "/proc/$(edge_holder)/ns/net"; }
+hosts_ms() { /usr/bin/python3 "$HERE/hostcpu.py" "$(edge_netns)"; }
 log_mark() { wc -l <"$(edge_log)"; }
 # log_count FROM NAME: bastion sshd lines about MaxStartups since line FROM.
 log_count() {
@@ -236,7 +247,8 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 	settle
 	m=$(log_mark)
 	cg=$(cg_new "rampart-$N")
-	cg_run "$cg" rampart "$BIN/examples/fanout-collect" "$D/inventory.toml" "$WARM_ROUNDS"
+	cg_run "$cg" rampart env EDGE_NETNS="$(edge_netns)" "$BIN/examples/fanout-collect" \
+		"$D/inventory.toml" "$WARM_ROUNDS"
 	cg_ns "$cg" >"$D/rampart.cpu_ns"
 	cg_drop "$cg"
 	log_count "$m" rampart
@@ -337,5 +349,10 @@ hyperfine -N -w 2 -r 10 --export-json "$D/tcpdump-hyperfine.json" \
 
 trap - EXIT
 cleanup
+# The host's side probe by probe, on the default lab's web1 (ufw, fail2ban, nginx, sshd).
+say "probe costs on web1 (fanout-probe-cost)"
+"$RAMPART" lab up >"$OUT/lab-default.log" 2>&1 &&
+	"$BIN/examples/fanout-probe-cost" "$ROOT/inventory.toml" web1 20 >"$OUT/probe_cost.md" 2>"$OUT/probe_cost.err" ||
+	say "probe costs failed: $OUT/probe_cost.err"
 /usr/bin/python3 "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.md"
 say "done: $OUT/summary.md; decode bench: RAMPART_BENCH_PCAP=$D/lab-traffic.pcap cargo bench --bench decode"

@@ -68,13 +68,20 @@ pub const PROBES: &[ReadCommand] = &[
         "ufw-rules6",
         "command -v ufw >/dev/null 2>&1 || exit 127; cat /etc/ufw/user6.rules"
     ),
+    // No legacy table loaded in this network namespace: the dump would be empty, so it is
+    // not started (a process saved per collection on every nftables host). An unreadable
+    // table list (not root) still runs it, so that the refusal shows.
     probe!(
         "iptables-legacy",
-        "command -v iptables-legacy-save >/dev/null 2>&1 || exit 127; iptables-legacy-save"
+        "command -v iptables-legacy-save >/dev/null 2>&1 || exit 127; \
+         f=/proc/net/ip_tables_names; \
+         if [ -r \"$f\" ]; then { read -r t < \"$f\"; } 2>/dev/null || exit 0; fi; iptables-legacy-save"
     ),
     probe!(
         "ip6tables-legacy",
-        "command -v ip6tables-legacy-save >/dev/null 2>&1 || exit 127; ip6tables-legacy-save"
+        "command -v ip6tables-legacy-save >/dev/null 2>&1 || exit 127; \
+         f=/proc/net/ip6_tables_names; \
+         if [ -r \"$f\" ]; then { read -r t < \"$f\"; } 2>/dev/null || exit 0; fi; ip6tables-legacy-save"
     ),
     probe!(
         "iptables-nft",
