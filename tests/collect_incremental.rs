@@ -140,7 +140,7 @@ async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
     let rule = format!("{PORT}/tcp");
     let out = lab.exec(HOST, "ufw", &["allow", &rule]);
     assert!(out.status.success(), "{out:?}");
-    let _rule = Undo(|| {
+    let rule_undo = Undo(|| {
         let _ = lab.exec(HOST, "ufw", &["delete", "allow", &rule]);
     });
     let (st, report) = refresh_equals_full(&t, &r, "rule added").await;
@@ -155,8 +155,11 @@ async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
     // A ban.
     let out = lab.exec(HOST, "fail2ban-client", &["set", "sshd", "banip", BANNED]);
     assert!(out.status.success(), "{out:?}");
-    let _ban = Undo(|| {
+    // The first ban makes fail2ban create its chain, which an unban leaves: restarting the
+    // jail removes it, as before the test.
+    let ban = Undo(|| {
         let _ = lab.exec(HOST, "fail2ban-client", &["set", "sshd", "unbanip", BANNED]);
+        let _ = lab.exec(HOST, "fail2ban-client", &["reload", "--restart", "sshd"]);
     });
     let (st, report) = refresh_equals_full(&t, &r, "ban").await;
     assert!(report.reran.contains(&"fail2ban"), "{report:?}");
@@ -175,7 +178,7 @@ async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
     // A config edit (an sshd drop-in; sshd -T reads it).
     let path = lab.host_path(HOST, DROP_IN);
     std::fs::write(&path, "MaxAuthTries 2\n").unwrap();
-    let _edit = Undo(|| {
+    let edit = Undo(|| {
         let _ = std::fs::remove_file(lab.host_path(HOST, DROP_IN));
     });
     let (st, report) = refresh_equals_full(&t, &r, "config edit").await;
@@ -189,5 +192,16 @@ async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
         report.execs == 1 || report2.execs == 1,
         "{report:?} {report2:?}"
     );
+
+    // Everything put back: the host's firewall, sshd and bans are as before the test, and
+    // the refresh follows.
+    drop(edit);
+    drop(ban);
+    drop(rule_undo);
+    let (back, _) = refresh_equals_full(&t, &r, "put back").await;
+    let (a, b) = (comparable(&first), comparable(&back));
+    assert_eq!(a.firewall, b.firewall, "the test left the firewall changed");
+    assert_eq!(a.sshd, b.sshd);
+    assert_eq!(a.fail2ban, b.fail2ban);
     t.close().await;
 }
