@@ -6,6 +6,11 @@
 //! framed output of one combined script into a [`crate::state::HostState`]. Parsers never
 //! do I/O; collectors never build mutating commands; remote text is passed through
 //! [`clean`] before it enters state.
+//!
+//! [`Refresher`] owns incremental refresh (the console's and `watch`'s loops): a steady
+//! refresh of an unchanged host is one exec of the fingerprint and the always-fresh probes;
+//! see [`probes`] for how a probe declares what makes it run again. It must never show a
+//! part as fresh that the fingerprint cannot vouch for: on any doubt the probe runs.
 
 pub mod counters;
 pub mod facts;

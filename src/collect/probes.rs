@@ -5,6 +5,24 @@
 //! Every probe is a `&'static str`: no inventory value or remote text is ever put into a
 //! command. A probe exits 127 when its tool is missing (state "not installed"); refusals
 //! for lack of privileges are recognised by the tools' own words.
+//!
+//! Probes are cheap on the host: where the facts are in files or in a cheaper command, no
+//! interpreter is started (ufw's status from its files and the live chains, firewalld from
+//! the process table, every fail2ban jail through one Python start, no legacy iptables dump
+//! where no legacy table is loaded). `benches/fanout/probe_cost.rs` measures each probe.
+//!
+//! Incremental refresh ([`super::Refresher`]): a probe whose output only changes with some
+//! files or with the process table declares it in [`WATCHES`], one line per probe:
+//!
+//! ```text
+//! "nginx" => ["/etc/nginx", "/etc/nginx/*"], procs: false, expires: 600;
+//! ```
+//!
+//! The same literals make the [`FINGERPRINT`] probe (one `stat` of every watched path, the
+//! process list from the shell), which runs in every refresh; a watched probe runs again
+//! only when its paths' stat or the process list changed, or `expires` seconds passed. A
+//! probe not in [`WATCHES`] runs in every refresh: that is the default, and right for
+//! anything that changes on its own (sockets, counters, rulesets, VPN handshakes).
 
 use crate::ssh::{Frame, ReadCommand};
 use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, StateError, Vpn};
