@@ -2,8 +2,8 @@
 # The fan-out benchmark: rampart against tuned Ansible and plain OpenSSH, on the same scale
 # lab, in the same run. See docs/benchmarks.md.
 #
-#   sudo benches/fanout/run.sh            # N = 10 50 200
-#   sudo benches/fanout/run.sh 10 50      # other sizes
+#   sudo dev/sandbox bench benches/fanout/run.sh            # N = 10 50 200
+#   sudo dev/sandbox bench benches/fanout/run.sh 10 50      # other sizes
 #
 # On a fresh Debian 12 machine it installs what it needs: hyperfine, GNU time, tcpdump and
 # iptables from Debian, ansible-core from PyPI into a venv under benches/fanout/.venv. It
@@ -15,7 +15,8 @@
 # Results: benches/fanout/results/STAMP/ (summary.md, summary.json, per-tool raw files).
 # Environment: RAMPART_BENCH_OUT (results dir), FORKS (50), WARM_ROUNDS (3),
 # BASTION_DELAY_US (1000), TARGET_DELAY_US (5000), TOOL_TIMEOUT (300 s per tool run),
-# COMMAND_TIMEOUT (rampart's [transport] command_timeout_secs in the bench inventory, 120).
+# COMMAND_TIMEOUT (rampart's [transport] command_timeout_secs in the bench inventory, 120),
+# FANOUT_PROFILE (release). Run it in a sandbox: dev/sandbox NAME benches/fanout/run.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -64,10 +65,12 @@ if [ ! -x "$VENV/bin/ansible" ]; then
 	/usr/bin/python3 -m venv "$VENV"
 	"$VENV/bin/pip" install -q 'ansible-core>=2.17,<2.19'
 fi
-say "building rampart and the bench helpers (release, $CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build -q --release --bin rampart --example fanout-collect \
+# FANOUT_PROFILE=dev measures a debug build (controller figures are then not comparable).
+PROFILE=${FANOUT_PROFILE:-release}
+say "building rampart and the bench helpers ($PROFILE, $CARGO_TARGET_DIR)"
+(cd "$ROOT" && cargo build -q --profile "$PROFILE" --bin rampart --example fanout-collect \
 	--example fanout-probe-script --example fanout-netdelay --example fanout-probe-cost)
-BIN=$CARGO_TARGET_DIR/release
+BIN=$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 RAMPART=$BIN/rampart
 "$BIN/examples/fanout-probe-script" >"$OUT/script.sh"
 
@@ -136,7 +139,7 @@ print("%.2f" % (sorted(t)[2] * 1000))' "$2"
 	echo "uptime: $(uptime)"
 	echo "openssh: $(ssh -V 2>&1)"
 	echo "ansible: $("$VENV/bin/ansible" --version 2>/dev/null | sed -n 1p)"
-	echo "rampart: $(git -C "$ROOT" rev-parse --short HEAD)"
+	echo "rampart: $(git -C "$ROOT" rev-parse --short HEAD) ($PROFILE build)"
 } >"$OUT/machine.txt"
 
 # --- one tool run in its own cpuacct cgroup -------------------------------------------------
