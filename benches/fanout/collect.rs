@@ -8,8 +8,8 @@
 //!
 //! Then an incremental round (`collect::Refresher`, full) and WARM_ROUNDS steady-state
 //! refreshes of the unchanged hosts. Each phase also reports the target hosts' CPU (every
-//! process outside this network namespace and `EDGE_NETNS`, from /proc accounting: run it
-//! in the lab's sandbox).
+//! process in the namespaces `TARGETS_NETNS` lists, from /proc accounting: run it in the
+//! lab's sandbox).
 //!
 //! `fanout-collect INVENTORY [WARM_ROUNDS]`. Used by benches/fanout/run.sh.
 
@@ -49,12 +49,14 @@ fn usage() -> anyhow::Result<(u64, u64)> {
     Ok((cpu_ms, hwm))
 }
 
-/// CPU (ms, reaped children included) of every process in another network namespace than
-/// this one's and `EDGE_NETNS` (the bastion's): the lab's target hosts, when the lab runs in
-/// this PID namespace (a sandbox). 0 when /proc shows none.
+/// CPU (ms, reaped children included) of every process in the target hosts' network
+/// namespaces, listed one per line in the file `TARGETS_NETNS` names (run.sh writes it), when
+/// the lab runs in this PID namespace (a sandbox). 0 without the file.
 fn hosts_ms() -> u64 {
-    let mine = std::fs::read_link("/proc/self/ns/net").ok();
-    let edge = std::env::var_os("EDGE_NETNS").map(std::path::PathBuf::from);
+    let want: Vec<std::path::PathBuf> = std::env::var_os("TARGETS_NETNS")
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .map(|t| t.lines().map(std::path::PathBuf::from).collect())
+        .unwrap_or_default();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -67,8 +69,10 @@ fn hosts_ms() -> u64 {
         else {
             continue;
         };
-        let ns = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
-        if ns.is_none() || ns == mine || ns == edge {
+        let Ok(ns) = std::fs::read_link(format!("/proc/{pid}/ns/net")) else {
+            continue;
+        };
+        if !want.contains(&ns) {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

@@ -1,22 +1,22 @@
 #!/usr/bin/env python3
-"""Prints the CPU (user + sys, reaped children included, in ms) of every process in a lab
-host's network namespace: every process whose /proc/PID/ns/net differs from this process's
-and from the namespaces given as arguments (the bastion's). Differences of two readings taken
-around a tool's run are the hosts' CPU for that run. Standard library only.
-Usage: hostcpu.py [EXCLUDED_NETNS_LINK...]"""
+"""Prints the CPU (user + sys, reaped children included, in ms) of every process in the
+target hosts' network namespaces, listed one per line (as `readlink /proc/PID/ns/net`
+prints them) in NETNS_FILE: not the bastion, not the lab's router namespaces (where the
+latency helper runs), not the tools. Differences of two readings taken around a tool's run
+are the hosts' CPU for that run. Standard library only. Usage: hostcpu.py NETNS_FILE"""
 
 import os
 import sys
 
 HZ = os.sysconf("SC_CLK_TCK")
-mine = os.readlink("/proc/self/ns/net")
-skip = {mine, *sys.argv[1:]}
+with open(sys.argv[1]) as f:
+    want = {line.strip() for line in f if line.strip()}
 total = 0
 for pid in os.listdir("/proc"):
     if not pid.isdigit():
         continue
     try:
-        if os.readlink(f"/proc/{pid}/ns/net") in skip:
+        if os.readlink(f"/proc/{pid}/ns/net") not in want:
             continue
         with open(f"/proc/{pid}/stat") as f:
             rest = f.read().rsplit(")", 1)[1].split()

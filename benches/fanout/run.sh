@@ -167,8 +167,7 @@ cg_run() {
 	sleep 0.3
 	echo $(($(hosts_ms) - h0)) >"$D/$name.host_ms"
 }
-edge_netns() { readlink "/proc/$(edge_holder)/ns/net"; }
-hosts_ms() { /usr/bin/python3 "$HERE/hostcpu.py" "$(edge_netns)"; }
+hosts_ms() { /usr/bin/python3 "$HERE/hostcpu.py" "$D/targets.netns"; }
 log_mark() { wc -l <"$(edge_log)"; }
 # log_count FROM NAME: bastion sshd lines about MaxStartups since line FROM.
 log_count() {
@@ -195,6 +194,8 @@ for N in "${SIZES[@]}"; do
 	HOSTS=$(awk '/^Host s[0-9]+$/{print $2}' "$CFG" | head -n "$N")
 	printf '%s\n' $HOSTS >"$D/hosts"
 	[ "$(wc -l <"$D/hosts")" = "$N" ] || die "ssh_config lists $(wc -l <"$D/hosts") scale hosts, want $N"
+	# The targets' network namespaces: their processes are the hosts' CPU.
+	for h in $HOSTS; do readlink "/proc/$(cat "$STATE/hosts/$h/holder.pid")/ns/net"; done >"$D/targets.netns"
 	first=$(head -1 "$D/hosts")
 	first_addr=$(awk -v h="$first" '$1=="Host"{c=($2==h)} c&&$1=="HostName"{print $2; exit}' "$CFG")
 	{
@@ -250,7 +251,7 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 	settle
 	m=$(log_mark)
 	cg=$(cg_new "rampart-$N")
-	cg_run "$cg" rampart env EDGE_NETNS="$(edge_netns)" "$BIN/examples/fanout-collect" \
+	cg_run "$cg" rampart env TARGETS_NETNS="$D/targets.netns" "$BIN/examples/fanout-collect" \
 		"$D/inventory.toml" "$WARM_ROUNDS"
 	cg_ns "$cg" >"$D/rampart.cpu_ns"
 	cg_drop "$cg"
