@@ -156,7 +156,8 @@ def one(d, n):
         "peak_rss_mb": r.get("peak_rss_kb", 0) / 1024 if r else None,
         "audit_peak_rss_mb": at and at["maxrss_kb"] / 1024,
         "exec_channels": r.get("exec_channels"),
-        "rounds": 1 + (r.get("warm_rounds") or 0),
+        # cold, warm rounds, one full incremental round, as many steady rounds
+        "rounds": 2 + 2 * (r.get("warm_rounds") or 0) if r and "steady_ms" in r else 1 + (r.get("warm_rounds") or 0),
         "lab_up_s": (read(os.path.join(d, "lab-up.time"), "") or "").strip(),
         "latency": (read(os.path.join(d, "latency.txt"), "") or "").strip(),
         "sshd": (read(os.path.join(d, "edge-sshd-limits.txt"), "") or "").strip(),
