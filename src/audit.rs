@@ -508,7 +508,8 @@ pub fn sudoers_policy(user: &str) -> Result<String, SudoersError> {
          # and set `sudo = true` for the hosts in the inventory. Regenerate after upgrading rampart.\n",
     );
     let mut names = Vec::new();
-    for probe in crate::collect::probes::PROBES {
+    let fingerprint = std::iter::once(&crate::collect::probes::FINGERPRINT);
+    for probe in crate::collect::probes::PROBES.iter().chain(fingerprint) {
         for (name, script) in probe.probes() {
             if script.chars().any(char::is_control) {
                 return Err(SudoersError::Unmatchable(name));

@@ -55,6 +55,8 @@ struct Gatherer {
     /// (A mutex: the connection is not `Sync`, and the gatherer's futures must be `Send`.)
     store: Option<std::sync::Mutex<crate::store::Store>>,
     throttle: crate::store::timeline::Throttle,
+    /// Incremental refresh: after the first round, an unchanged host costs one cheap exec.
+    refresher: Arc<crate::collect::Refresher>,
 }
 
 /// Builds the read-only transport the console collects with.
@@ -126,6 +128,7 @@ pub async fn gather(
         capture_tx,
         store: None,
         throttle: crate::store::timeline::Throttle::default(),
+        refresher: Arc::new(crate::collect::Refresher::default()),
     };
     // Before anything is collected: the last stored snapshot, so the console draws the fleet
     // at once instead of waiting for the slowest host.
@@ -172,12 +175,13 @@ impl Gatherer {
         let inv = Arc::clone(&self.inv);
         let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
         let transport = Arc::clone(&self.transport);
+        let refresher = Arc::clone(&self.refresher);
         // Made up front (a lazy map does not satisfy the spawned task's Send bound); they
         // run only as the buffer polls them.
         let started = std::time::Instant::now();
         let futs: Vec<_> = hosts
             .iter()
-            .map(|h| crate::metrics::timed(crate::collect::collect_host(&transport, h)))
+            .map(|h| crate::metrics::timed(refresher.collect_host(&transport, h)))
             .collect();
         let mut pending =
             futures::stream::iter(futs).buffer_unordered(crate::collect::MAX_IN_FLIGHT);
@@ -403,6 +407,8 @@ impl Gatherer {
     /// Applies the plan the operator confirmed, reporting progress as it goes.
     async fn apply_fix(&mut self, host: String, fix: String) {
         use crate::tui::model::FixProgress;
+        // Whatever the fix changes, the host's next collection is a full one.
+        self.refresher.forget(&host);
         let grant = match crate::ssh::WriteGrant::obtain(&self.inv, self.opts.read_only) {
             Ok(g) => g,
             Err(reason) => {

@@ -30,7 +30,12 @@ fn the_policy_names_every_probe_once_and_parses() {
         .lines()
         .filter(|l| l.starts_with("Cmnd_Alias "))
         .count();
-    assert_eq!(aliases, rampart::collect::probes::PROBES.len(), "{text}");
+    // Every probe, and the fingerprint of incremental refreshes.
+    assert_eq!(
+        aliases,
+        rampart::collect::probes::PROBES.len() + 1,
+        "{text}"
+    );
     // One rule, for that user only, no wildcard command and no ALL command.
     let rules: Vec<&str> = text
         .lines()

@@ -375,12 +375,16 @@ fn without_root_lab_commands_fail_with_one_clear_line() {
 #[test]
 fn down_leaves_nothing_behind_and_up_rebuilds() {
     let lab = common::ensure_lab_exclusive();
+    // Whatever happens below, the lab is up again for the tests after this one.
+    let _restore = common::LabRestore;
     let run = |args: &[&str]| {
         std::process::Command::new(common::rampart_bin())
             .args(args)
             .output()
             .expect("run rampart")
     };
+    let before = common::lab_processes();
+    assert!(!before.is_empty(), "the lab has no processes to take down");
     let down = run(&["lab", "down"]);
     assert!(down.status.success(), "{}", text(&down.stderr));
 
@@ -408,17 +412,17 @@ fn down_leaves_nothing_behind_and_up_rebuilds() {
         "state dir left: {}",
         lab.state_dir.display()
     );
-    // No process of the lab is left (its daemons run with the lab's config paths).
-    let ps = std::process::Command::new("ps")
-        .args(["-eo", "pid,args"])
-        .output()
-        .expect("ps");
-    let stray: Vec<String> = text(&ps.stdout)
-        .lines()
-        .filter(|l| {
-            l.contains("rampart/lab") || l.contains("boringtun") || l.contains("node_exporter")
+    // No process of the lab is left: every process that was in its namespaces, by pid and
+    // start time (never by name: another boringtun on the machine is not the lab's).
+    let stray: Vec<String> = before
+        .iter()
+        .filter(|p| p.alive())
+        .map(|p| {
+            let args = std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            format!("{} {args}", p.pid)
         })
-        .map(str::to_string)
         .collect();
     assert!(stray.is_empty(), "processes left: {stray:#?}");
 

@@ -2,8 +2,8 @@
 # The fan-out benchmark: rampart against tuned Ansible and plain OpenSSH, on the same scale
 # lab, in the same run. See docs/benchmarks.md.
 #
-#   sudo benches/fanout/run.sh            # N = 10 50 200
-#   sudo benches/fanout/run.sh 10 50      # other sizes
+#   sudo dev/sandbox bench benches/fanout/run.sh            # N = 10 50 200
+#   sudo dev/sandbox bench benches/fanout/run.sh 10 50      # other sizes
 #
 # On a fresh Debian 12 machine it installs what it needs: hyperfine, GNU time, tcpdump and
 # iptables from Debian, ansible-core from PyPI into a venv under benches/fanout/.venv. It
@@ -15,7 +15,8 @@
 # Results: benches/fanout/results/STAMP/ (summary.md, summary.json, per-tool raw files).
 # Environment: RAMPART_BENCH_OUT (results dir), FORKS (50), WARM_ROUNDS (3),
 # BASTION_DELAY_US (1000), TARGET_DELAY_US (5000), TOOL_TIMEOUT (300 s per tool run),
-# COMMAND_TIMEOUT (rampart's [transport] command_timeout_secs in the bench inventory, 120).
+# COMMAND_TIMEOUT (rampart's [transport] command_timeout_secs in the bench inventory, 120),
+# FANOUT_PROFILE (release). Run it in a sandbox: dev/sandbox NAME benches/fanout/run.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +41,10 @@ say() { printf '[fanout %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (the lab is namespaces, links and mounts)"
+# The hosts' CPU is read from /proc: the lab must be this PID namespace's own, and the run
+# must not touch the machine's root namespace. Run it in a sandbox: dev/sandbox NAME run.sh.
+[ -n "${RAMPART_SANDBOX:-}" ] || [ -n "${FANOUT_ALLOW_ROOT_NS:-}" ] ||
+	die "run inside a sandbox: dev/sandbox NAME benches/fanout/run.sh (or set FANOUT_ALLOW_ROOT_NS=1)"
 [ -d "$CG" ] || die "$CG missing: controller CPU is read from a cpuacct cgroup per tool"
 mkdir -p "$OUT"
 
@@ -60,10 +65,12 @@ if [ ! -x "$VENV/bin/ansible" ]; then
 	/usr/bin/python3 -m venv "$VENV"
 	"$VENV/bin/pip" install -q 'ansible-core>=2.17,<2.19'
 fi
-say "building rampart and the bench helpers (release, $CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build -q --release --bin rampart --example fanout-collect \
-	--example fanout-probe-script --example fanout-netdelay)
-BIN=$CARGO_TARGET_DIR/release
+# FANOUT_PROFILE=dev measures a debug build (controller figures are then not comparable).
+PROFILE=${FANOUT_PROFILE:-release}
+say "building rampart and the bench helpers ($PROFILE, $CARGO_TARGET_DIR)"
+(cd "$ROOT" && cargo build -q --profile "$PROFILE" --bin rampart --example fanout-collect \
+	--example fanout-probe-script --example fanout-netdelay --example fanout-probe-cost)
+BIN=$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 RAMPART=$BIN/rampart
 "$BIN/examples/fanout-probe-script" >"$OUT/script.sh"
 
@@ -132,7 +139,7 @@ print("%.2f" % (sorted(t)[2] * 1000))' "$2"
 	echo "uptime: $(uptime)"
 	echo "openssh: $(ssh -V 2>&1)"
 	echo "ansible: $("$VENV/bin/ansible" --version 2>/dev/null | sed -n 1p)"
-	echo "rampart: $(git -C "$ROOT" rev-parse --short HEAD)"
+	echo "rampart: $(git -C "$ROOT" rev-parse --short HEAD) ($PROFILE build)"
 } >"$OUT/machine.txt"
 
 # --- one tool run in its own cpuacct cgroup -------------------------------------------------
@@ -147,14 +154,20 @@ cg_drop() {
 	rmdir "$d" 2>/dev/null || true
 }
 # cg_run CGDIR NAME CMD...: runs CMD in CGDIR under /usr/bin/time, bounded by TOOL_TIMEOUT.
+# The hosts' CPU (every target's processes, from /proc accounting; hostcpu.py) goes to
+# $D/NAME.host_ms.
 cg_run() {
-	local d=$1 name=$2
+	local d=$1 name=$2 h0
 	shift 2
+	h0=$(hosts_ms)
 	(
 		echo "$BASHPID" >"$d/cgroup.procs"
 		exec timeout "$TOOL_TIMEOUT" /usr/bin/time -f '%e %U %S %M' -o "$D/$name.time" "$@"
 	) >"$D/$name.out" 2>"$D/$name.err" || echo "exit $?" >>"$D/$name.time"
+	sleep 0.3
+	echo $(($(hosts_ms) - h0)) >"$D/$name.host_ms"
 }
+hosts_ms() { /usr/bin/python3 "$HERE/hostcpu.py" "$D/targets.netns"; }
 log_mark() { wc -l <"$(edge_log)"; }
 # log_count FROM NAME: bastion sshd lines about MaxStartups since line FROM.
 log_count() {
@@ -181,6 +194,8 @@ for N in "${SIZES[@]}"; do
 	HOSTS=$(awk '/^Host s[0-9]+$/{print $2}' "$CFG" | head -n "$N")
 	printf '%s\n' $HOSTS >"$D/hosts"
 	[ "$(wc -l <"$D/hosts")" = "$N" ] || die "ssh_config lists $(wc -l <"$D/hosts") scale hosts, want $N"
+	# The targets' network namespaces: their processes are the hosts' CPU.
+	for h in $HOSTS; do readlink "/proc/$(cat "$STATE/hosts/$h/holder.pid")/ns/net"; done >"$D/targets.netns"
 	first=$(head -1 "$D/hosts")
 	first_addr=$(awk -v h="$first" '$1=="Host"{c=($2==h)} c&&$1=="HostName"{print $2; exit}' "$CFG")
 	{
@@ -236,7 +251,8 @@ print("%.2f" % (sorted(t)[2] * 1000))')"
 	settle
 	m=$(log_mark)
 	cg=$(cg_new "rampart-$N")
-	cg_run "$cg" rampart "$BIN/examples/fanout-collect" "$D/inventory.toml" "$WARM_ROUNDS"
+	cg_run "$cg" rampart env TARGETS_NETNS="$D/targets.netns" "$BIN/examples/fanout-collect" \
+		"$D/inventory.toml" "$WARM_ROUNDS"
 	cg_ns "$cg" >"$D/rampart.cpu_ns"
 	cg_drop "$cg"
 	log_count "$m" rampart
@@ -337,5 +353,10 @@ hyperfine -N -w 2 -r 10 --export-json "$D/tcpdump-hyperfine.json" \
 
 trap - EXIT
 cleanup
+# The host's side probe by probe, on the default lab's web1 (ufw, fail2ban, nginx, sshd).
+say "probe costs on web1 (fanout-probe-cost)"
+"$RAMPART" lab up >"$OUT/lab-default.log" 2>&1 &&
+	"$BIN/examples/fanout-probe-cost" "$ROOT/inventory.toml" web1 20 >"$OUT/probe_cost.md" 2>"$OUT/probe_cost.err" ||
+	say "probe costs failed: $OUT/probe_cost.err"
 /usr/bin/python3 "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.md"
 say "done: $OUT/summary.md; decode bench: RAMPART_BENCH_PCAP=$D/lab-traffic.pcap cargo bench --bench decode"

@@ -37,6 +37,12 @@ def cpu(d, name):
     return int(v) / 1e9 if v and v.strip().lstrip("-").isdigit() else None
 
 
+def host_cpu(d, name):
+    """The target hosts' CPU during a tool's run (ms, from hostcpu.py), in seconds."""
+    v = read(os.path.join(d, name + ".host_ms"))
+    return int(v) / 1000 if v and v.strip().lstrip("-").isdigit() else None
+
+
 def throttle(d, name):
     v = read(os.path.join(d, name + ".throttle"), "").split()
     return (int(v[0]), int(v[1])) if len(v) == 2 else (None, None)
@@ -92,6 +98,7 @@ def one(d, n):
         "failed": r.get("cold_failed"),
         "throttle": throttle(d, "rampart"),
         "note": "fanout-collect: new connections; the process's own CPU during the phase",
+        "host": r.get("cold_host_ms", 0) / 1000 if r else None,
     }
     tools["rampart warm"] = {
         "wall": r.get("warm_ms", 0) / 1000 if r else None,
@@ -99,6 +106,15 @@ def one(d, n):
         "failed": r.get("warm_failed"),
         "throttle": (None, None),
         "note": f"median of {r.get('warm_rounds')} rounds on held connections",
+        "host": r.get("warm_host_ms", 0) / 1000 if r else None,
+    }
+    tools["rampart steady refresh"] = {
+        "wall": r.get("steady_ms", 0) / 1000 if r and "steady_ms" in r else None,
+        "cpu": r.get("steady_cpu_ms", 0) / 1000 if r and "steady_ms" in r else None,
+        "failed": r.get("steady_failed"),
+        "throttle": (None, None),
+        "note": f"incremental refresh of unchanged hosts, {r.get('steady_execs')} execs",
+        "host": r.get("steady_host_ms", 0) / 1000 if r and "steady_ms" in r else None,
     }
     at = timefile(d, "audit")
     tools["rampart audit"] = {
@@ -107,6 +123,7 @@ def one(d, n):
         "failed": audit_failed(d, hosts),
         "throttle": throttle(d, "audit"),
         "note": "`rampart audit` end to end, cold",
+        "host": host_cpu(d, "audit"),
     }
     an = timefile(d, "ansible")
     tools["ansible"] = {
@@ -115,6 +132,7 @@ def one(d, n):
         "failed": ansible_failed(d, hosts),
         "throttle": throttle(d, "ansible"),
         "note": "ad-hoc shell, forks 50, pipelining, ControlPersist, ProxyJump",
+        "host": host_cpu(d, "ansible"),
     }
     ss = timefile(d, "ssh")
     tools["ssh -J, xargs -P"] = {
@@ -123,6 +141,7 @@ def one(d, n):
         "failed": rc_failed(d, "ssh", hosts),
         "throttle": throttle(d, "ssh"),
         "note": "one ssh -J per host, 50 at a time",
+        "host": host_cpu(d, "ssh"),
     }
     fl = timefile(d, "floor")
     tools["floor (ssh, warm mux)"] = {
@@ -131,12 +150,14 @@ def one(d, n):
         "failed": rc_failed(d, "floor", hosts),
         "throttle": throttle(d, "floor"),
         "note": "one command per host over open ControlMaster connections",
+        "host": host_cpu(d, "floor"),
     }
     extra = {
         "peak_rss_mb": r.get("peak_rss_kb", 0) / 1024 if r else None,
         "audit_peak_rss_mb": at and at["maxrss_kb"] / 1024,
         "exec_channels": r.get("exec_channels"),
-        "rounds": 1 + (r.get("warm_rounds") or 0),
+        # cold, warm rounds, one full incremental round, as many steady rounds
+        "rounds": 2 + 2 * (r.get("warm_rounds") or 0) if r and "steady_ms" in r else 1 + (r.get("warm_rounds") or 0),
         "lab_up_s": (read(os.path.join(d, "lab-up.time"), "") or "").strip(),
         "latency": (read(os.path.join(d, "latency.txt"), "") or "").strip(),
         "sshd": (read(os.path.join(d, "edge-sshd-limits.txt"), "") or "").strip(),
@@ -152,8 +173,8 @@ def table(res):
     out = [
         f"### N = {res['n']} hosts behind the bastion",
         "",
-        "| tool | wall | controller CPU | failed hosts | MaxStartups throttling / drop connection lines | rampart audit ÷ tool (wall, CPU) |",
-        "|---|---|---|---|---|---|",
+        "| tool | wall | controller CPU | hosts' CPU per host | failed hosts | MaxStartups throttling / drop connection lines | rampart audit ÷ tool (wall, CPU) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, v in t.items():
         thr = v["throttle"]
@@ -162,8 +183,10 @@ def table(res):
             rr = f"{ratio(cold['wall'], v['wall'])}, {ratio(cold['cpu'], v['cpu'])}"
         else:
             rr = ""
+        hc = v.get("host")
+        per_host = hc * 1000 / res["hosts"] if hc is not None and res["hosts"] else None
         out.append(
-            f"| {name} | {fmt(v['wall'])} | {fmt(v['cpu'])} | "
+            f"| {name} | {fmt(v['wall'])} | {fmt(v['cpu'])} | {fmt(per_host, 'ms', 1)} | "
             f"{'–' if v['failed'] is None else v['failed']} | {thr_s} | {rr} |"
         )
     fl = t["floor (ssh, warm mux)"]

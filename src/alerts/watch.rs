@@ -130,6 +130,8 @@ struct Watcher<'a, W: Write> {
     local_host: Option<String>,
     baseline_taken: bool,
     metrics: Option<crate::metrics::Metrics>,
+    /// Incremental refresh: after the first round, an unchanged host costs one cheap exec.
+    refresher: crate::collect::Refresher,
 }
 
 /// Runs `rampart watch` until the duration passes or the process is interrupted.
@@ -170,6 +172,7 @@ pub async fn run<W: Write>(
         local_host: None,
         baseline_taken: false,
         metrics,
+        refresher: crate::collect::Refresher::default(),
     };
     if let Some(iface) = &opts.local_capture {
         let host = local_host(inv).unwrap_or_else(|| "local".to_string());
@@ -260,8 +263,9 @@ impl<W: Write> Watcher<'_, W> {
         let inv = self.inv;
         let transport = self.transport.clone();
         let started = std::time::Instant::now();
+        let refresher = &self.refresher;
         let timed: Vec<(HostState, Duration)> = futures::stream::iter(inv.hosts.iter())
-            .map(|h| crate::metrics::timed(crate::collect::collect_host(&transport, h)))
+            .map(|h| crate::metrics::timed(refresher.collect_host(&transport, h)))
             .buffer_unordered(crate::collect::MAX_IN_FLIGHT)
             .collect()
             .await;

@@ -6,6 +6,11 @@
 //! framed output of one combined script into a [`crate::state::HostState`]. Parsers never
 //! do I/O; collectors never build mutating commands; remote text is passed through
 //! [`clean`] before it enters state.
+//!
+//! [`Refresher`] owns incremental refresh (the console's and `watch`'s loops): a steady
+//! refresh of an unchanged host is one exec of the fingerprint and the always-fresh probes;
+//! see [`probes`] for how a probe declares what makes it run again. It must never show a
+//! part as fresh that the fingerprint cannot vouch for: on any doubt the probe runs.
 
 pub mod counters;
 pub mod facts;
@@ -82,6 +87,263 @@ pub async fn collect_fleet<M>(transport: &Transport<M>, hosts: &[String]) -> Fle
             .collect()
             .await,
     }
+}
+
+/// A full collection runs at the latest this long after the last one, whatever the
+/// fingerprints say ([`Refresher`]).
+pub const FULL_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What one [`Refresher`] collection of a host did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// A full collection (first time, after a failure, or [`FULL_EVERY`] elapsed).
+    pub full: bool,
+    /// Exec channels opened on the host (1, or 2 when a watched probe had to run again).
+    pub execs: usize,
+    /// The watched probes that ran again in an incremental refresh.
+    pub reran: Vec<&'static str>,
+}
+
+/// What a refresh remembers of a host: every probe's last complete frame, the fingerprint
+/// tokens it was taken under, and when each watched probe and the last full collection ran.
+#[derive(Debug, Clone)]
+struct HostCache {
+    frames: Vec<crate::ssh::Frame>,
+    tokens: Vec<(&'static str, u64)>,
+    ran_at: Vec<(&'static str, std::time::Instant)>,
+    full_at: std::time::Instant,
+}
+
+/// Incremental refresh. The first collection of a host is full (the [`probes::FINGERPRINT`]
+/// probe and every probe, one exec). After that, one exec runs the fingerprint and every probe
+/// not in [`probes::WATCHES`] (sockets, counters, rulesets, VPN handshakes: always fresh);
+/// a watched probe runs again, in a second exec, only when its token changed, it expired, its
+/// last frame was incomplete, or the fingerprint could not be read. Every other part comes
+/// from the host's last frames, which the fingerprint says still describe it, so the state is
+/// the one a full collection would give. A full collection runs every `full_every` anyway,
+/// and after any failure (the cache is dropped).
+///
+/// Shared by reference between concurrent collections (a mutex around the per-host caches,
+/// never held across an await).
+#[derive(Debug)]
+pub struct Refresher {
+    hosts: std::sync::Mutex<std::collections::HashMap<String, HostCache>>,
+    full_every: std::time::Duration,
+}
+
+impl Default for Refresher {
+    fn default() -> Self {
+        Refresher::new(FULL_EVERY)
+    }
+}
+
+impl Refresher {
+    pub fn new(full_every: std::time::Duration) -> Refresher {
+        Refresher {
+            hosts: std::sync::Mutex::new(std::collections::HashMap::new()),
+            full_every,
+        }
+    }
+
+    fn take(&self, host: &str) -> Option<HostCache> {
+        self.hosts.lock().ok().and_then(|mut m| m.remove(host))
+    }
+
+    fn put(&self, host: &str, c: HostCache) {
+        if let Ok(mut m) = self.hosts.lock() {
+            m.insert(host.to_string(), c);
+        }
+    }
+
+    /// Forgets a host: its next collection is full.
+    pub fn forget(&self, host: &str) {
+        drop(self.take(host));
+    }
+
+    /// Forgets every host: the next collection of each is full.
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.hosts.lock() {
+            m.clear();
+        }
+    }
+
+    /// Collects one host incrementally; see [`Refresher`].
+    pub async fn collect_host<M>(&self, transport: &Transport<M>, host: &Host) -> HostState {
+        self.collect_named(transport, &host.name).await.0
+    }
+
+    /// [`Refresher::collect_host`] by name, with what it did.
+    pub async fn collect_named<M>(
+        &self,
+        transport: &Transport<M>,
+        host: &str,
+    ) -> (HostState, RefreshReport) {
+        let now = std::time::Instant::now();
+        let cache = self
+            .take(host)
+            .filter(|c| now.duration_since(c.full_at) < self.full_every);
+        let (state, cache, report) = match cache {
+            Some(c) => incremental(transport, host, c, now).await,
+            None => full(transport, host, now).await,
+        };
+        if let Some(c) = cache {
+            self.put(host, c);
+        }
+        (stamp(state), report)
+    }
+}
+
+fn stamp(mut state: HostState) -> HostState {
+    state.collected_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok());
+    state
+}
+
+/// Runs probes in one exec: their frames, or the host's state saying why not.
+async fn run<M>(
+    transport: &Transport<M>,
+    host: &str,
+    probes: &[&crate::ssh::ReadCommand],
+) -> Result<Vec<crate::ssh::Frame>, HostState> {
+    let script = crate::ssh::ReadCommand::framed("collect", probes)
+        .map_err(|e| HostState::unreachable(host, "script", &e.to_string()))?;
+    match transport.exec(host, &script).await {
+        Ok(out) if out.truncated => {
+            let frames = script.parse_frames(&out.stdout, &out.stderr);
+            let mut st = probes::state_from_frames(host, &frames);
+            st.errors.push(StateError {
+                stage: "exec".into(),
+                message: "output went over the transport's cap and was cut; raise \
+                          [transport] output_cap"
+                    .into(),
+            });
+            Err(st)
+        }
+        Ok(out) => Ok(script.parse_frames(&out.stdout, &out.stderr)),
+        Err(e) => Err(HostState::unreachable(
+            host,
+            &e.stage().to_string(),
+            &e.to_string(),
+        )),
+    }
+}
+
+fn tokens_of(frames: &[crate::ssh::Frame]) -> Option<Vec<(&'static str, u64)>> {
+    frames
+        .iter()
+        .find(|f| f.name == probes::FINGERPRINT.name() && f.exit_status == Some(0))
+        .and_then(|f| probes::fingerprint_tokens(&String::from_utf8_lossy(&f.stdout)))
+}
+
+async fn full<M>(
+    transport: &Transport<M>,
+    host: &str,
+    now: std::time::Instant,
+) -> (HostState, Option<HostCache>, RefreshReport) {
+    let report = RefreshReport {
+        full: true,
+        execs: 1,
+        reran: Vec::new(),
+    };
+    let mut all: Vec<&crate::ssh::ReadCommand> = vec![&probes::FINGERPRINT];
+    all.extend(probes::PROBES.iter());
+    let frames = match run(transport, host, &all).await {
+        Ok(f) => f,
+        Err(st) => return (st, None, report),
+    };
+    let state = probes::state_from_frames(host, &frames);
+    // Without a readable fingerprint every watched probe reruns next time (empty tokens
+    // never match), which is a full collection's cost but never a stale answer.
+    let cache = HostCache {
+        tokens: tokens_of(&frames).unwrap_or_default(),
+        ran_at: probes::WATCHES.iter().map(|w| (w.probe, now)).collect(),
+        frames: frames
+            .into_iter()
+            .filter(|f| f.name != probes::FINGERPRINT.name())
+            .collect(),
+        full_at: now,
+    };
+    (state, Some(cache), report)
+}
+
+async fn incremental<M>(
+    transport: &Transport<M>,
+    host: &str,
+    mut cache: HostCache,
+    now: std::time::Instant,
+) -> (HostState, Option<HostCache>, RefreshReport) {
+    let watched = |name: &str| probes::WATCHES.iter().any(|w| w.probe == name);
+    let mut first: Vec<&crate::ssh::ReadCommand> = vec![&probes::FINGERPRINT];
+    first.extend(probes::PROBES.iter().filter(|p| !watched(p.name())));
+    let mut report = RefreshReport {
+        full: false,
+        execs: 1,
+        reran: Vec::new(),
+    };
+    let fresh = match run(transport, host, &first).await {
+        Ok(f) => f,
+        Err(st) => return (st, None, report),
+    };
+    let tokens = tokens_of(&fresh);
+    let stale: Vec<&'static str> = probes::WATCHES
+        .iter()
+        .filter(|w| {
+            let token = |t: &[(&str, u64)]| t.iter().find(|(n, _)| *n == w.probe).map(|x| x.1);
+            let changed = match &tokens {
+                Some(t) => token(t).is_none() || token(t) != token(&cache.tokens),
+                None => true,
+            };
+            let expired = cache
+                .ran_at
+                .iter()
+                .find(|(n, _)| *n == w.probe)
+                .is_none_or(|(_, at)| now.duration_since(*at).as_secs() >= w.expires);
+            let incomplete = !cache
+                .frames
+                .iter()
+                .any(|f| f.name == w.probe && f.complete());
+            changed || expired || incomplete
+        })
+        .map(|w| w.probe)
+        .collect();
+    let mut rerun = Vec::new();
+    if !stale.is_empty() {
+        let cmds: Vec<&crate::ssh::ReadCommand> = probes::PROBES
+            .iter()
+            .filter(|p| stale.contains(&p.name()))
+            .collect();
+        if !cmds.is_empty() {
+            report.execs = 2;
+            rerun = match run(transport, host, &cmds).await {
+                Ok(f) => f,
+                Err(st) => return (st, None, report),
+            };
+        }
+        report.reran = stale.clone();
+    }
+    // This round's frames replace the cached ones of the same probes.
+    let mut frames: Vec<crate::ssh::Frame> = fresh
+        .into_iter()
+        .chain(rerun)
+        .filter(|f| f.name != probes::FINGERPRINT.name())
+        .collect();
+    for f in std::mem::take(&mut cache.frames) {
+        if !frames.iter().any(|g| g.name == f.name) {
+            frames.push(f);
+        }
+    }
+    let state = probes::state_from_frames(host, &frames);
+    for name in &stale {
+        match cache.ran_at.iter_mut().find(|(n, _)| n == name) {
+            Some(e) => e.1 = now,
+            None => cache.ran_at.push((name, now)),
+        }
+    }
+    cache.tokens = tokens.unwrap_or_default();
+    cache.frames = frames;
+    (state, Some(cache), report)
 }
 
 /// A parser could not understand a probe's output.

@@ -5,11 +5,29 @@
 //! Every probe is a `&'static str`: no inventory value or remote text is ever put into a
 //! command. A probe exits 127 when its tool is missing (state "not installed"); refusals
 //! for lack of privileges are recognised by the tools' own words.
+//!
+//! Probes are cheap on the host: where the facts are in files or in a cheaper command, no
+//! interpreter is started (ufw's status from its files and the live chains, firewalld from
+//! the process table, every fail2ban jail through one Python start, no legacy iptables dump
+//! where no legacy table is loaded). `benches/fanout/probe_cost.rs` measures each probe.
+//!
+//! Incremental refresh ([`super::Refresher`]): a probe whose output only changes with some
+//! files or with the process table declares it in [`WATCHES`], one line per probe:
+//!
+//! ```text
+//! "nginx" => ["/etc/nginx", "/etc/nginx/*"], procs: false, expires: 600;
+//! ```
+//!
+//! The same literals make the [`FINGERPRINT`] probe (one `stat` of every watched path, the
+//! process list from the shell), which runs in every refresh; a watched probe runs again
+//! only when its paths' stat or the process list changed, or `expires` seconds passed. A
+//! probe not in [`WATCHES`] runs in every refresh: that is the default, and right for
+//! anything that changes on its own (sockets, counters, rulesets, VPN handshakes).
 
 use crate::ssh::{Frame, ReadCommand};
 use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, StateError, Vpn};
 
-use super::{counters, facts, fail2ban, firewall, listeners, nginx, services, sshd, tls, vpn};
+use super::{counters, facts, fail2ban, firewall, listeners, nginx, services, sshd, tls, ufw, vpn};
 
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.
 macro_rules! probe {
@@ -45,9 +63,20 @@ pub const PROBES: &[ReadCommand] = &[
         "ip6-route",
         "command -v ip >/dev/null 2>&1 || exit 127; ip -j -6 route"
     ),
+    // ufw's own files instead of `ufw status verbose` (a Python start, ~75 ms of host CPU):
+    // `ufw::status_text` rebuilds the status from these, the rules files and the live chains.
+    // user.rules is root-only; without it ufw itself would refuse, in these words.
     probe!(
         "ufw",
-        "command -v ufw >/dev/null 2>&1 || exit 127; ufw status verbose"
+        "command -v ufw >/dev/null 2>&1 || exit 127; \
+         [ -r /etc/ufw/user.rules ] || { echo 'ERROR: You need to be root to run this script' >&2; exit 1; }; \
+         echo '### rampart ufw files'; \
+         for f in /etc/ufw/ufw.conf /etc/default/ufw; do [ -r \"$f\" ] || continue; \
+         while IFS= read -r l || [ -n \"$l\" ]; do case $l in [A-Z]*=*) printf '%s\\n' \"$l\";; esac; \
+         done < \"$f\"; done; a=; b=; c=; read -r a < /proc/sys/net/ipv4/ip_forward; \
+         [ -r /proc/sys/net/ipv6/conf/default/forwarding ] && read -r b < /proc/sys/net/ipv6/conf/default/forwarding; \
+         [ -r /proc/sys/net/ipv6/conf/all/forwarding ] && read -r c < /proc/sys/net/ipv6/conf/all/forwarding; \
+         p=no; [ -d /proc/sys/net/ipv6 ] && p=yes; echo \"forward=${a:-0} ${b:-0} ${c:-0}\"; echo \"ipv6proc=$p\"; exit 0"
     ),
     probe!(
         "ufw-rules",
@@ -57,13 +86,20 @@ pub const PROBES: &[ReadCommand] = &[
         "ufw-rules6",
         "command -v ufw >/dev/null 2>&1 || exit 127; cat /etc/ufw/user6.rules"
     ),
+    // No legacy table loaded in this network namespace: the dump would be empty, so it is
+    // not started (a process saved per collection on every nftables host). An unreadable
+    // table list (not root) still runs it, so that the refusal shows.
     probe!(
         "iptables-legacy",
-        "command -v iptables-legacy-save >/dev/null 2>&1 || exit 127; iptables-legacy-save"
+        "command -v iptables-legacy-save >/dev/null 2>&1 || exit 127; \
+         f=/proc/net/ip_tables_names; \
+         if [ -r \"$f\" ]; then { read -r t < \"$f\"; } 2>/dev/null || exit 0; fi; iptables-legacy-save"
     ),
     probe!(
         "ip6tables-legacy",
-        "command -v ip6tables-legacy-save >/dev/null 2>&1 || exit 127; ip6tables-legacy-save"
+        "command -v ip6tables-legacy-save >/dev/null 2>&1 || exit 127; \
+         f=/proc/net/ip6_tables_names; \
+         if [ -r \"$f\" ]; then { read -r t < \"$f\"; } 2>/dev/null || exit 0; fi; ip6tables-legacy-save"
     ),
     probe!(
         "iptables-nft",
@@ -77,19 +113,31 @@ pub const PROBES: &[ReadCommand] = &[
         "nft",
         "command -v nft >/dev/null 2>&1 || exit 127; nft -j list ruleset"
     ),
+    // The process table, not `firewall-cmd --state` (a Python start and a D-Bus call, ~170
+    // ms): firewalld runs in this host's network namespace or it does not run.
     probe!(
         "firewalld",
-        "command -v firewall-cmd >/dev/null 2>&1 || exit 127; firewall-cmd --state 2>&1; exit 0"
+        "command -v firewall-cmd >/dev/null 2>&1 || exit 127; \
+         command -v pgrep >/dev/null 2>&1 || { firewall-cmd --state 2>&1; exit 0; }; \
+         s='not running'; for p in $(pgrep -x firewalld); do \
+         [ \"$(readlink /proc/$p/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && s=running; done; \
+         echo \"$s\"; exit 0"
     ),
     probe!(
         "ss",
         "command -v ss >/dev/null 2>&1 || exit 127; ss -H -tulpn"
     ),
-    // One client call for the overview, one per jail; jail names travel only inside the
-    // host's own shell, quoted.
+    // Every jail's status through one connection to the server's socket, with fail2ban's own
+    // client modules and interpreter (one Python start instead of one `fail2ban-client` per
+    // jail and one for the overview; the text is the client's own). Without the default
+    // socket or the modules, the client as before: one call for the overview, one per jail;
+    // jail names travel only inside the host's own shell, quoted.
     probe!(
         "fail2ban",
         "command -v fail2ban-client >/dev/null 2>&1 || exit 127; \
+         k=/var/run/fail2ban/fail2ban.sock; py=; \
+         if [ -S \"$k\" ]; then read -r py < \"$(command -v fail2ban-client)\"; py=${py#\\#!}; py=${py%% *}; fi; \
+         if [ -n \"$py\" ] && [ -x \"$py\" ]; then \"$py\" -c 'exec(\"import sys\\ntry:\\n    from fail2ban.client.csocket import CSocket\\n    from fail2ban.client.beautifier import Beautifier\\nexcept Exception:\\n    sys.exit(3)\\nk = sys.argv[1]\\ntry:\\n    s = CSocket(k)\\nexcept PermissionError:\\n    print(\\\"ERROR  Permission denied to socket: \\\" + k + \\\", (you must be root)\\\")\\n    sys.exit(255)\\nexcept OSError:\\n    print(\\\"ERROR  Failed to access socket path: \\\" + k + \\\". Is fail2ban running?\\\")\\n    sys.exit(255)\\ndef q(c):\\n    b = Beautifier()\\n    b.setInputCmd(c)\\n    r = s.send(c)\\n    return r[0], (b.beautify(r[1]) if r[0] == 0 else b.beautifyError(r[1])), r[1]\\nrc, text, v = q([\\\"status\\\"])\\nprint(text)\\nif rc != 0:\\n    sys.exit(255)\\nfor j in [x.strip() for x in dict(v).get(\\\"Jail list\\\", \\\"\\\").split(\\\",\\\") if x.strip()]:\\n    print(\\\"### jail \\\" + j)\\n    print(q([\\\"status\\\", j])[1])\\ns.close()\\n\")' \"$k\"; rc=$?; [ \"$rc\" -eq 3 ] || exit \"$rc\"; fi; \
          s=$(fail2ban-client status 2>&1); rc=$?; printf '%s\\n' \"$s\"; \
          [ \"$rc\" -eq 0 ] || exit \"$rc\"; \
          for j in $(printf '%s\\n' \"$s\" | sed -n 's/.*Jail list:[[:space:]]*//p' | tr ',' ' '); do \
@@ -165,6 +213,140 @@ pub const PROBES: &[ReadCommand] = &[
          cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo none"
     ),
 ];
+
+/// When a probe must run again in an incremental refresh ([`super::Refresher`]). A probe
+/// not named in [`WATCHES`] runs in every refresh: that is the safe default for a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    pub probe: &'static str,
+    /// Paths (`*` and `?` globs, expanded by the host's shell) whose inode, size or mtime
+    /// changing means the probe's output may have changed. A directory's mtime moves when
+    /// an entry is added, removed or renamed (editors save by renaming).
+    pub paths: &'static [&'static str],
+    /// A process started or ended (the probe reads the process table).
+    pub procs: bool,
+    /// Runs again at the latest this many seconds after it last ran, whatever the
+    /// fingerprint says (facts no fingerprint sees: unit states, journal-backed jails).
+    pub expires: u64,
+}
+
+/// Declares [`WATCHES`] and, from the same literals, the [`FINGERPRINT`] probe that stats
+/// every watched path in one `stat` and lists the process table without starting a program
+/// for it (`echo /proc/[0-9]*`). Its own ancestry (this session's shells, `timeout`, sshd's
+/// session processes) is printed too, so a new session does not read as a changed host.
+macro_rules! watches {
+    ($( $probe:literal => [$($path:literal),* $(,)?], procs: $procs:literal, expires: $exp:literal; )*) => {
+        /// The probes an incremental refresh may skip, and what says they must run again.
+        /// One line per probe: `"name" => ["/etc/x", "/etc/x.d/*"], procs: false, expires: 600;`.
+        pub const WATCHES: &[Watch] = &[
+            $( Watch { probe: $probe, paths: &[$($path),*], procs: $procs, expires: $exp }, )*
+        ];
+
+        /// The cheap probe whose output decides which watched probes run again
+        /// ([`fingerprint_tokens`]). Read-only: `read` and `echo` are shell built-ins; one `stat`.
+        pub static FINGERPRINT: ReadCommand = ReadCommand::new(
+            "fingerprint",
+            concat!(
+                "PATH=$PATH:/usr/sbin:/sbin; p=self; o=; i=0; \
+                 while [ \"$i\" -lt 10 ]; do read -r a b c d e < /proc/$p/stat || break; \
+                 o=\"$o $a\"; case $d in ''|0|1) break;; esac; p=$d; i=$((i+1)); done; \
+                 echo \"self$o\"; printf '%s\\n' '### procs'; echo /proc/[0-9]*; \
+                 command -v stat >/dev/null 2>&1 || { echo '### no stat'; exit 0; }; \
+                 printf '%s\\n' '### stat'; stat -L -c '%n|%i|%s|%Y' ",
+                $( $( $path, " ", )* )*
+                "2>/dev/null; exit 0"
+            ),
+        );
+    };
+}
+
+watches! {
+    "os-release" => ["/etc/os-release", "/usr/lib/os-release"], procs: false, expires: 3600;
+    "ufw-rules" => ["/etc/ufw/user.rules"], procs: false, expires: 600;
+    "ufw-rules6" => ["/etc/ufw/user6.rules"], procs: false, expires: 600;
+    "firewalld" => [], procs: true, expires: 600;
+    "fail2ban" => ["/etc/fail2ban", "/etc/fail2ban/*", "/etc/fail2ban/*/*",
+        "/var/lib/fail2ban/fail2ban.sqlite3", "/var/log/fail2ban.log"], procs: true, expires: 60;
+    "sshd" => ["/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d", "/etc/ssh/sshd_config.d/*",
+        "/etc/ssh/ssh_host_*"], procs: false, expires: 600;
+    "nginx" => ["/etc/nginx", "/etc/nginx/*", "/etc/nginx/*/*", "/etc/nginx/*/*/*",
+        "/etc/letsencrypt/live/*/*", "/etc/ssl/certs", "/etc/ssl/private"], procs: false,
+        expires: 600;
+    "services" => [], procs: true, expires: 120;
+}
+
+/// The watched probes' tokens from the [`FINGERPRINT`] probe's output: one hash per
+/// watched probe of the stat lines its paths matched (and of the process list, less this
+/// session's own processes, when it watches processes). `None` when the output cannot be
+/// trusted (no `stat` on the host, no process list): then every watched probe runs again.
+pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
+    use std::hash::{Hash as _, Hasher as _};
+    let (head, parts) = sections(text, "### ");
+    let own: Vec<&str> = head
+        .lines()
+        .find_map(|l| l.strip_prefix("self"))?
+        .split_whitespace()
+        .collect();
+    let mut procs: Option<Vec<u32>> = None;
+    let mut stats: Option<Vec<(String, String)>> = None;
+    for (name, body) in &parts {
+        match *name {
+            "procs" => {
+                let mut pids: Vec<u32> = body
+                    .split_whitespace()
+                    .filter_map(|w| w.strip_prefix("/proc/"))
+                    .filter(|p| !own.contains(p))
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
+                pids.sort_unstable();
+                procs = Some(pids);
+            }
+            "stat" => {
+                stats = Some(
+                    body.lines()
+                        .filter_map(|l| l.split_once('|'))
+                        .map(|(n, rest)| (n.to_string(), rest.to_string()))
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let (procs, stats) = (procs?, stats?);
+    if procs.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for w in WATCHES {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (n, rest) in &stats {
+            if w.paths.iter().any(|p| glob_match(p, n)) {
+                n.hash(&mut h);
+                rest.hash(&mut h);
+            }
+        }
+        if w.procs {
+            procs.hash(&mut h);
+        }
+        out.push((w.probe, h.finish()));
+    }
+    Some(out)
+}
+
+/// `*` (any run of characters but `/`) and `?` (one character), as the shell expands them.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b'/')
+                .any(|i| go(rest, &n[i..])),
+            Some((b'?', rest)) => n.first().is_some_and(|&c| c != b'/') && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
 
 /// The tool each probe needs, for "not installed" states.
 fn tool_of(probe: &str) -> &'static str {
@@ -458,6 +640,50 @@ fn build_counters(frames: &[Frame]) -> Probed<Counters> {
     }
 }
 
+/// When the `ufw` probe read ufw's files (its output starts with [`ufw::FILES_MARKER`]),
+/// replaces its text by the `ufw status verbose` text those files and the live chains give;
+/// frames of `ufw status verbose` itself (older captures) pass through.
+fn ufw_status_from_files(mut texts: Vec<(&str, Probed<String>)>) -> Vec<(&str, Probed<String>)> {
+    let get = |texts: &[(&str, Probed<String>)], n: &str| -> Option<String> {
+        texts
+            .iter()
+            .find(|(k, _)| *k == n)
+            .and_then(|(_, p)| p.ok().cloned())
+    };
+    let Some(files) = get(&texts, "ufw") else {
+        return texts;
+    };
+    let Some(body) = files.strip_prefix(ufw::FILES_MARKER) else {
+        return texts;
+    };
+    let status = match ufw::parse_files(body) {
+        Ok(f) => {
+            let loaded = [
+                "iptables-nft",
+                "iptables-legacy",
+                "ip6tables-nft",
+                "ip6tables-legacy",
+            ]
+            .iter()
+            .filter_map(|n| get(&texts, n))
+            .any(|t| ufw::chains_loaded(&t));
+            Probed::Ok(ufw::status_text(
+                &f,
+                get(&texts, "ufw-rules").as_deref(),
+                get(&texts, "ufw-rules6").as_deref(),
+                loaded,
+            ))
+        }
+        Err(e) => parsed("ufw", Err(e)),
+    };
+    for (k, p) in &mut texts {
+        if *k == "ufw" {
+            *p = status.clone();
+        }
+    }
+    texts
+}
+
 /// Turns the frames of one [`host_script`] run into the host's state. Pure: every part is
 /// built on its own, so one failing probe or parser loses nothing else.
 pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
@@ -477,6 +703,7 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
     .iter()
     .map(|n| (*n, strict(frames, n)))
     .collect();
+    let texts = ufw_status_from_files(texts);
     let get = |n: &str| -> Probed<&str> {
         texts.iter().find(|(k, _)| *k == n).map_or(
             Probed::NotInstalled {
@@ -621,6 +848,83 @@ mod tests {
             stdout: out.as_bytes().to_vec(),
             stderr: err.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn globs_match_as_the_shell_expands_them() {
+        assert!(glob_match("/etc/nginx/*", "/etc/nginx/nginx.conf"));
+        assert!(!glob_match(
+            "/etc/nginx/*",
+            "/etc/nginx/sites-enabled/default"
+        ));
+        assert!(glob_match(
+            "/etc/nginx/*/*",
+            "/etc/nginx/sites-enabled/default"
+        ));
+        assert!(glob_match(
+            "/etc/ssh/ssh_host_*",
+            "/etc/ssh/ssh_host_ed25519_key"
+        ));
+        assert!(glob_match("/a?c", "/abc") && !glob_match("/a?c", "/a/c"));
+        assert!(!glob_match("/etc/ufw/user.rules", "/etc/ufw/user6.rules"));
+    }
+
+    #[test]
+    fn fingerprint_tokens_follow_files_and_processes_not_the_session() {
+        let text = |own: &str, procs: &str, size: u32| {
+            format!(
+                "self {own}\n### procs\n{procs}\n### stat\n\
+                 /etc/ufw/user.rules|12|{size}|1700000000\n\
+                 /etc/ssh/sshd_config|13|3200|1700000000\n"
+            )
+        };
+        let tok = |t: &str| fingerprint_tokens(t).unwrap();
+        let of = |t: &[(&str, u64)], n: &str| t.iter().find(|(k, _)| *k == n).unwrap().1;
+        let a = tok(&text(
+            "900 899 898",
+            "/proc/1 /proc/50 /proc/898 /proc/899 /proc/900",
+            300,
+        ));
+        // Another session (other pids of its own), same host: nothing changed.
+        let b = tok(&text(
+            "990 989 988",
+            "/proc/1 /proc/50 /proc/988 /proc/989 /proc/990",
+            300,
+        ));
+        assert_eq!(a, b);
+        // A rule added: user.rules grew; only ufw-rules changes.
+        let c = tok(&text(
+            "990 989",
+            "/proc/1 /proc/50 /proc/989 /proc/990",
+            310,
+        ));
+        assert_ne!(of(&a, "ufw-rules"), of(&c, "ufw-rules"));
+        assert_eq!(of(&a, "sshd"), of(&c, "sshd"));
+        assert_eq!(of(&a, "services"), of(&c, "services"));
+        // A process started: the process watchers change, the file watchers do not.
+        let d = tok(&text(
+            "990 989",
+            "/proc/1 /proc/50 /proc/77 /proc/989 /proc/990",
+            300,
+        ));
+        assert_ne!(of(&a, "services"), of(&d, "services"));
+        assert_ne!(of(&a, "fail2ban"), of(&d, "fail2ban"));
+        assert_eq!(of(&a, "ufw-rules"), of(&d, "ufw-rules"));
+        // No stat on the host, or no process list: nothing can be trusted.
+        assert!(fingerprint_tokens("self 1\n### procs\n/proc/1\n### no stat\n").is_none());
+        assert!(fingerprint_tokens("### stat\n").is_none());
+    }
+
+    #[test]
+    fn the_fingerprint_declares_every_watched_path_and_only_probes_that_exist() {
+        let fp = FINGERPRINT.probes()[0].1;
+        for w in WATCHES {
+            assert!(PROBES.iter().any(|p| p.name() == w.probe), "{}", w.probe);
+            for p in w.paths {
+                assert!(fp.contains(&format!(" {p} ")), "{p}");
+            }
+        }
+        assert!(!fp.chars().any(char::is_control));
     }
 
     #[test]

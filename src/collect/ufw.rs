@@ -260,6 +260,320 @@ impl Tuple {
     }
 }
 
+/// The marker that starts the output of the `ufw` probe when it reads ufw's files instead of
+/// running `ufw status verbose` (whose Python start-up cost a host ~75 ms per collection).
+pub const FILES_MARKER: &str = "### rampart ufw files";
+
+/// What the `ufw` probe read: the `KEY=value` lines of `/etc/ufw/ufw.conf` and
+/// `/etc/default/ufw`, and the forwarding sysctls ufw consults for "(routed)".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Files {
+    settings: Vec<(String, String)>,
+    /// `net.ipv4.ip_forward`, `net.ipv6.conf.default.forwarding`, `...all.forwarding`.
+    forwarding: [bool; 3],
+    /// `/proc/sys/net/ipv6` exists (ufw's `use_ipv6` needs it).
+    ipv6_proc: bool,
+}
+
+impl Files {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses the `ufw` probe's file output (after [`FILES_MARKER`]): `KEY=value` lines (quotes
+/// removed), `forward=A B C` and `ipv6proc=yes|no`.
+pub fn parse_files(text: &str) -> Result<Files, ParseError> {
+    check_size("ufw files", text)?;
+    let mut f = Files::default();
+    let mut saw_forward = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"').trim_matches('\'');
+        match k {
+            "forward" => {
+                saw_forward = true;
+                for (i, w) in v.split_whitespace().take(3).enumerate() {
+                    f.forwarding[i] = w == "1";
+                }
+            }
+            "ipv6proc" => f.ipv6_proc = v == "yes",
+            _ => f.settings.push((k.to_string(), v.to_ascii_lowercase())),
+        }
+    }
+    if !saw_forward {
+        return Err(ParseError::new("ufw files", 0, "no forward= line"));
+    }
+    Ok(f)
+}
+
+/// One `### tuple ###` of user.rules as ufw's status reads it.
+struct StatusRule {
+    action: String,
+    logtype: String,
+    forward: bool,
+    protocol: String,
+    dport: String,
+    dst: String,
+    sport: String,
+    src: String,
+    dapp: String,
+    sapp: String,
+    direction: String,
+    iface_in: String,
+    iface_out: String,
+    comment: String,
+    v6: bool,
+}
+
+fn status_rules(text: &str, v6: bool) -> Vec<StatusRule> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(t) = line.trim().strip_prefix("### tuple ###") else {
+            continue;
+        };
+        let mut words: Vec<&str> = t.split_whitespace().collect();
+        let comment = match words.last().and_then(|w| w.strip_prefix("comment=")) {
+            Some(hex) => {
+                let c = unhex(hex).unwrap_or_default();
+                words.pop();
+                c
+            }
+            None => String::new(),
+        };
+        if words.len() < 7 {
+            continue;
+        }
+        let (forward, action) = match words[0].strip_prefix("route:") {
+            Some(a) => (true, a),
+            None => (false, words[0]),
+        };
+        let (action, logtype) = action.split_once('_').unwrap_or((action, ""));
+        let (dapp, sapp) = if words.len() >= 9 {
+            let app = |a: &str| {
+                if a == "-" {
+                    String::new()
+                } else {
+                    unpercent(a)
+                }
+            };
+            (app(words[6]), app(words[7]))
+        } else {
+            (String::new(), String::new())
+        };
+        let dir_word = words.last().copied().unwrap_or("in");
+        let mut direction = String::from("in");
+        let (mut iface_in, mut iface_out) = (String::new(), String::new());
+        for (i, part) in dir_word.split('!').enumerate() {
+            let (d, iface) = part.split_once('_').unwrap_or((part, ""));
+            if i == 0 {
+                direction = d.to_string();
+            }
+            match d {
+                "in" => iface_in = iface.to_string(),
+                "out" => iface_out = iface.to_string(),
+                _ => {}
+            }
+        }
+        out.push(StatusRule {
+            action: action.to_string(),
+            logtype: logtype.to_string(),
+            forward,
+            protocol: words[1].to_string(),
+            dport: words[2].to_string(),
+            dst: words[3].to_string(),
+            sport: words[4].to_string(),
+            src: words[5].to_string(),
+            dapp,
+            sapp,
+            direction,
+            iface_in,
+            iface_out,
+            comment,
+            v6,
+        });
+    }
+    out
+}
+
+fn is_any(addr: &str) -> bool {
+    addr == "0.0.0.0/0" || addr == "::/0"
+}
+
+/// One side ("dst" or "src") of a rule as `ufw status verbose` prints it.
+fn location(r: &StatusRule, dst: bool) -> String {
+    let (addr, port, app) = if dst {
+        (&r.dst, &r.dport, &r.dapp)
+    } else {
+        (&r.src, &r.sport, &r.sapp)
+    };
+    let mut loc = if is_any(addr) {
+        String::new()
+    } else {
+        addr.clone()
+    };
+    if port != "any" {
+        if loc.is_empty() {
+            loc = port.clone();
+        } else {
+            loc = format!("{loc} {port}");
+        }
+        if r.protocol != "any" {
+            loc.push('/');
+            loc.push_str(&r.protocol);
+        }
+        if !app.is_empty() {
+            loc.push_str(" (");
+            loc.push_str(app);
+            if r.v6 && addr == "::/0" {
+                loc.push_str(" (v6)");
+            }
+            loc.push(')');
+        }
+    }
+    if port == "any" {
+        if is_any(addr) {
+            loc = "Anywhere".to_string();
+            if r.protocol != "any" && r.dst == r.src && r.dport == r.sport {
+                loc.push('/');
+                loc.push_str(&r.protocol);
+            }
+            if addr == "::/0" {
+                loc.push_str(" (v6)");
+            }
+        } else if r.protocol != "any" && r.dport == r.sport {
+            loc.push('/');
+            loc.push_str(&r.protocol);
+        }
+    } else if r.v6 && r.src == "::/0" && r.dst == "::/0" && !loc.contains(" (v6)") {
+        loc.push_str(" (v6)");
+    }
+    let (here, there) = if r.forward {
+        (&r.iface_out, &r.iface_in)
+    } else {
+        (&r.iface_in, &r.iface_out)
+    };
+    let iface = if dst { here } else { there };
+    if !iface.is_empty() {
+        loc.push_str(" on ");
+        loc.push_str(iface);
+    }
+    loc
+}
+
+fn policy_text(v: Option<&str>) -> &'static str {
+    match v {
+        Some("accept") => "allow",
+        Some("reject") => "reject",
+        _ => "deny",
+    }
+}
+
+/// The text `ufw status verbose` would print, built from ufw's own files and the live
+/// ruleset, as ufw 0.36 builds it: "Status: active" when ufw's `ufw-user-input` chain is
+/// loaded (`chains_loaded`; ufw asks `iptables -L ufw-user-input`), the logging level and
+/// default policies from `ufw.conf` and `/etc/default/ufw` ("disabled (routed)" when no
+/// forwarding sysctl is on), and the rules from the tuples of `user.rules` / `user6.rules`.
+/// Pure; the result goes through [`parse_status`] like the command's output.
+pub fn status_text(
+    files: &Files,
+    user_rules: Option<&str>,
+    user6_rules: Option<&str>,
+    chains_loaded: bool,
+) -> String {
+    if !chains_loaded {
+        return "Status: inactive\n".to_string();
+    }
+    let mut out = String::from("Status: active\n");
+    let logging = match files.get("LOGLEVEL") {
+        Some("off") => "off".to_string(),
+        Some(l @ ("on" | "low" | "medium" | "high" | "full")) => format!("on ({l})"),
+        _ => "unknown".to_string(),
+    };
+    out.push_str(&format!("Logging: {logging}\n"));
+    let use_v6 = files.get("IPV6") == Some("yes") && files.ipv6_proc;
+    let forwarding =
+        files.forwarding[0] || (use_v6 && (files.forwarding[1] || files.forwarding[2]));
+    let routed = if forwarding {
+        policy_text(files.get("DEFAULT_FORWARD_POLICY"))
+    } else {
+        "disabled"
+    };
+    out.push_str(&format!(
+        "Default: {} (incoming), {} (outgoing), {routed} (routed)\n",
+        policy_text(files.get("DEFAULT_INPUT_POLICY")),
+        policy_text(files.get("DEFAULT_OUTPUT_POLICY")),
+    ));
+    out.push_str(&format!(
+        "New profiles: {}\n",
+        files.get("DEFAULT_APPLICATION_POLICY").unwrap_or("skip")
+    ));
+    let mut rules = status_rules(user_rules.unwrap_or_default(), false);
+    if use_v6 {
+        rules.extend(status_rules(user6_rules.unwrap_or_default(), true));
+    }
+    let (mut incoming, mut outgoing, mut routed_rules) =
+        (String::new(), String::new(), String::new());
+    for r in &rules {
+        let attrib = if r.logtype.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.logtype.to_ascii_lowercase())
+        };
+        let dir = if r.forward {
+            "FWD".to_string()
+        } else {
+            r.direction.to_ascii_uppercase()
+        };
+        let comment = if r.comment.is_empty() {
+            String::new()
+        } else {
+            format!(" # {}", r.comment)
+        };
+        let line = format!(
+            "{:<26} {:<12}{:<26}{attrib}{comment}\n",
+            location(r, true),
+            format!("{} {dir}", r.action.to_ascii_uppercase()),
+            location(r, false),
+        );
+        if r.forward {
+            routed_rules.push_str(&line);
+        } else if r.direction == "out" {
+            outgoing.push_str(&line);
+        } else {
+            incoming.push_str(&line);
+        }
+    }
+    if !(incoming.is_empty() && outgoing.is_empty() && routed_rules.is_empty()) {
+        out.push_str("\nTo                         Action      From\n");
+        out.push_str("--                         ------      ----\n");
+        for part in [incoming, outgoing, routed_rules] {
+            if !part.is_empty() {
+                out.push_str(&part);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Whether an iptables-save dump has ufw's `ufw-user-input` (or `ufw6-user-input`) chain.
+pub fn chains_loaded(iptables_save: &str) -> bool {
+    iptables_save
+        .lines()
+        .any(|l| l.starts_with(":ufw-user-input ") || l.starts_with(":ufw6-user-input "))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -277,6 +591,45 @@ mod tests {
             split_rule("DENYLIST                   DENY        Anywhere").unwrap();
         assert_eq!(to, "DENYLIST");
         assert_eq!(action, "DENY");
+    }
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/ufw/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn status_from_files_equals_ufw_status_verbose() {
+        let probe = fixture("files.txt");
+        let files = parse_files(probe.strip_prefix(FILES_MARKER).unwrap()).unwrap();
+        let (v4, v6) = (fixture("user.rules"), fixture("user6.rules"));
+        let text = status_text(&files, Some(&v4), Some(&v6), true);
+        let ours = parse_status(&text).unwrap();
+        let real = parse_status(&fixture("status-verbose-active.txt")).unwrap();
+        assert_eq!(ours, real, "{text}");
+        // Without ufw's chains in the live ruleset, ufw says inactive, whatever its files say.
+        let off = parse_status(&status_text(&files, Some(&v4), Some(&v6), false)).unwrap();
+        assert_eq!(
+            off,
+            parse_status(&fixture("status-verbose-inactive.txt")).unwrap()
+        );
+        assert!(!chains_loaded(
+            &fixture("user.rules").replace(":ufw-user-input", ":x")
+        ));
+        assert!(chains_loaded(&fixture("user.rules")));
+    }
+
+    #[test]
+    fn routed_policy_follows_the_forwarding_sysctls() {
+        let probe = fixture("files.txt").replace("forward=0 0 0", "forward=1 0 0");
+        let files = parse_files(probe.strip_prefix(FILES_MARKER).unwrap()).unwrap();
+        let st = parse_status(&status_text(&files, None, None, true)).unwrap();
+        assert_eq!(st.policies.routed, Some(Policy::Drop));
+        assert!(st.rules.is_empty());
+        assert!(parse_files("LOGLEVEL=low\n").is_err());
     }
 
     #[test]

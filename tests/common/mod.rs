@@ -219,3 +219,83 @@ impl Lab {
             .expect("run ip netns exec")
     }
 }
+
+/// A process by pid and start time (clock ticks after boot, stat(5) field 22): a pid reused
+/// by another process after this one ended is not the same process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub start: u64,
+}
+
+impl Proc {
+    pub fn of(pid: u32) -> Option<Proc> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = stat.rsplit_once(')')?.1;
+        let start = rest.split_whitespace().nth(19)?.parse().ok()?;
+        Some(Proc { pid, start })
+    }
+
+    /// Still running: the same process (not a reused pid), and not a zombie (a daemon
+    /// orphaned to a PID 1 that does not reap, as in `dev/sandbox`, stays one).
+    pub fn alive(&self) -> bool {
+        let state = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, r)| r.split_whitespace().next().map(str::to_string))
+            });
+        Proc::of(self.pid) == Some(*self) && !matches!(state.as_deref(), Some("Z" | "X"))
+    }
+}
+
+/// The network namespaces of this lab: `/run/netns/rpl-*` (the lab's prefix), never another
+/// environment's.
+pub fn lab_namespaces() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| n.starts_with("rpl-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every process of this lab: those in its network namespaces (holders, daemons, sessions),
+/// by pid and start time. Scoped by namespace, never by a process name, so another
+/// WireGuard daemon or another lab on the machine is never counted.
+pub fn lab_processes() -> Vec<Proc> {
+    let mut out = Vec::new();
+    for ns in lab_namespaces() {
+        let Ok(o) = Command::new("ip").args(["netns", "pids", &ns]).output() else {
+            continue;
+        };
+        for p in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+            if let Some(pr) = p.parse().ok().and_then(Proc::of)
+                && !out.contains(&pr)
+            {
+                out.push(pr);
+            }
+        }
+    }
+    out
+}
+
+/// Brings the lab back up when dropped, pass or fail: for a test that takes the lab down
+/// (or breaks it beyond what the test itself puts back). Hold it inside the lab guard.
+pub struct LabRestore;
+
+impl Drop for LabRestore {
+    fn drop(&mut self) {
+        let out = Command::new(rampart_bin()).args(["lab", "up"]).output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "bringing the lab back failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("bringing the lab back failed: {e}"),
+        }
+    }
+}

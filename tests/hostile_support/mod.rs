@@ -272,11 +272,12 @@ pub fn sh_unquote(word: &str) -> Option<String> {
 }
 
 /// Every read-only command rampart has (its allow-list): the collection probes, the
-/// traffic capture and the fix access probe.
+/// traffic capture, the fix access probe and the refresh fingerprint.
 pub fn allow_list() -> Vec<rampart::ssh::ReadCommand> {
     let mut v: Vec<rampart::ssh::ReadCommand> = rampart::collect::probes::PROBES.to_vec();
     v.push(rampart::traffic::capture::CAPTURE.clone());
     v.push(rampart::fix::ACCESS_PROBE.clone());
+    v.push(rampart::collect::probes::FINGERPRINT.clone());
     v
 }
 

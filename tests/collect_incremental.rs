@@ -1,0 +1,207 @@
+//! Incremental refresh on the practice lab: after each kind of change (a port opened, a
+//! ufw rule added, a fail2ban ban, an sshd config edit) a steady-state refresh through
+//! `collect::Refresher` gives the state a full collection gives, and an unchanged host costs
+//! one exec. Every change is put back by a drop guard, pass or fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use rampart::collect::{Refresher, collect_named};
+use rampart::ssh::transport::{HostSpec, TransportOptions};
+use rampart::ssh::{AgentChoice, Transport};
+use rampart::state::{HostState, Probed};
+
+const HOST: &str = "web1";
+/// A port nothing in the lab listens on, and an address nothing in the lab uses
+/// (TEST-NET-1).
+const PORT: u16 = 48_231;
+const BANNED: &str = "192.0.2.77";
+const DROP_IN: &str = "/etc/ssh/sshd_config.d/zz-rampart-incremental.conf";
+
+fn transport(lab: &common::Lab) -> Transport {
+    let specs = common::HOSTS
+        .iter()
+        .map(|(name, addr)| {
+            let mut s = HostSpec::direct(name, addr, 22, "root");
+            if *name != "edge" {
+                s.via = Some("edge".into());
+            }
+            s.identity_files = vec![lab.client_key()];
+            s.known_hosts = vec![lab.known_hosts()];
+            s
+        })
+        .collect();
+    let opts = TransportOptions {
+        user_known_hosts: false,
+        agent: AgentChoice::Off,
+        default_identities: false,
+        command_timeout: Duration::from_secs(60),
+        ..TransportOptions::default()
+    };
+    Transport::from_specs(specs, opts).unwrap()
+}
+
+/// The state without what changes by itself between two collections a moment apart
+/// (uptime, traffic counters, the collection time, VPN transfer counters).
+fn comparable(st: &HostState) -> HostState {
+    let mut s = st.clone();
+    s.collected_at = None;
+    s.counters = Probed::NotInstalled { tool: "-".into() };
+    s.vpn = Probed::NotInstalled { tool: "-".into() };
+    if let Probed::Ok(f) = &mut s.facts {
+        f.uptime_secs = None;
+    }
+    s
+}
+
+/// Refreshes, then collects in full, and checks both agree (retrying once: a process of
+/// another lab host may start or end between the two).
+async fn refresh_equals_full(
+    t: &Transport,
+    r: &Refresher,
+    what: &str,
+) -> (HostState, rampart::collect::RefreshReport) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let (inc, report) = r.collect_named(t, HOST).await;
+        assert!(!report.full, "{what}: the refresh was a full collection");
+        let full = collect_named(t, HOST).await;
+        assert!(inc.errors.is_empty(), "{what}: {:?}", inc.errors);
+        if comparable(&inc) == comparable(&full) {
+            return (inc, report);
+        }
+        last = format!(
+            "{what}: refresh {report:?}\nincremental: {:#?}\nfull: {:#?}",
+            comparable(&inc),
+            comparable(&full)
+        );
+    }
+    panic!("{last}");
+}
+
+/// Puts a change back when dropped, pass or fail.
+struct Undo<F: FnMut()>(F);
+impl<F: FnMut()> Drop for Undo<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+fn listener(lab: &common::Lab) -> Child {
+    Command::new("nsenter")
+        .args(["--target", &lab.holder_pid(HOST).to_string(), "--net", "--"])
+        .args([
+            "/usr/bin/python3",
+            "-c",
+            &format!(
+                "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', {PORT}))\ns.listen()\ntime.sleep(600)"
+            ),
+        ])
+        .spawn()
+        .expect("start a listener on web1")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
+    let lab = common::ensure_lab_exclusive();
+    let t = transport(&lab);
+    let r = Refresher::new(Duration::from_secs(3600));
+
+    let (first, report) = r.collect_named(&t, HOST).await;
+    assert!(report.full && report.execs == 1, "{report:?}");
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+
+    // Unchanged: one exec, nothing watched runs again, the same state.
+    let (_, report) = refresh_equals_full(&t, &r, "unchanged").await;
+    assert_eq!(report.execs, 1, "{report:?}");
+
+    // A port opened.
+    let mut child = listener(&lab);
+    let mut child = Undo(move || {
+        let _ = child.kill();
+        let _ = child.wait();
+    });
+    let mut seen = false;
+    for _ in 0..50 {
+        let (st, _) = refresh_equals_full(&t, &r, "port opened").await;
+        seen = st.listeners.ok().unwrap().iter().any(|l| l.port == PORT);
+        if seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the refresh never showed the new listener on {PORT}");
+    (child.0)();
+
+    // A rule added (ufw writes user.rules and reloads its chains).
+    let rule = format!("{PORT}/tcp");
+    let out = lab.exec(HOST, "ufw", &["allow", &rule]);
+    assert!(out.status.success(), "{out:?}");
+    let rule_undo = Undo(|| {
+        let _ = lab.exec(HOST, "ufw", &["delete", "allow", &rule]);
+    });
+    let (st, report) = refresh_equals_full(&t, &r, "rule added").await;
+    assert!(report.reran.contains(&"ufw-rules"), "{report:?}");
+    let ufw = st.firewall.ok().unwrap().ufw.clone().unwrap();
+    assert!(
+        ufw.rules.iter().any(|u| u.to.starts_with(&rule)),
+        "{:?}",
+        ufw.rules
+    );
+
+    // A ban.
+    let out = lab.exec(HOST, "fail2ban-client", &["set", "sshd", "banip", BANNED]);
+    assert!(out.status.success(), "{out:?}");
+    // The first ban makes fail2ban create its chain, which an unban leaves: restarting the
+    // jail removes it, as before the test.
+    let ban = Undo(|| {
+        let _ = lab.exec(HOST, "fail2ban-client", &["set", "sshd", "unbanip", BANNED]);
+        let _ = lab.exec(HOST, "fail2ban-client", &["reload", "--restart", "sshd"]);
+    });
+    let (st, report) = refresh_equals_full(&t, &r, "ban").await;
+    assert!(report.reran.contains(&"fail2ban"), "{report:?}");
+    let banned: std::net::IpAddr = BANNED.parse().unwrap();
+    assert!(
+        st.fail2ban
+            .ok()
+            .unwrap()
+            .jails
+            .iter()
+            .any(|j| j.banned.contains(&banned)),
+        "{:?}",
+        st.fail2ban
+    );
+
+    // A config edit (an sshd drop-in; sshd -T reads it).
+    let path = lab.host_path(HOST, DROP_IN);
+    std::fs::write(&path, "MaxAuthTries 2\n").unwrap();
+    let edit = Undo(|| {
+        let _ = std::fs::remove_file(lab.host_path(HOST, DROP_IN));
+    });
+    let (st, report) = refresh_equals_full(&t, &r, "config edit").await;
+    assert!(report.reran.contains(&"sshd"), "{report:?}");
+    assert_eq!(st.sshd.ok().unwrap().max_auth_tries, Some(2));
+
+    // Settled again: one exec.
+    let (_, report) = refresh_equals_full(&t, &r, "settled").await;
+    let (_, report2) = r.collect_named(&t, HOST).await;
+    assert!(
+        report.execs == 1 || report2.execs == 1,
+        "{report:?} {report2:?}"
+    );
+
+    // Everything put back: the host's firewall, sshd and bans are as before the test, and
+    // the refresh follows.
+    drop(edit);
+    drop(ban);
+    drop(rule_undo);
+    let (back, _) = refresh_equals_full(&t, &r, "put back").await;
+    let (a, b) = (comparable(&first), comparable(&back));
+    assert_eq!(a.firewall, b.firewall, "the test left the firewall changed");
+    assert_eq!(a.sshd, b.sshd);
+    assert_eq!(a.fail2ban, b.fail2ban);
+    t.close().await;
+}
