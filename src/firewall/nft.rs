@@ -10,11 +10,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::Value;
 
-use super::{ParseError, check_size, clean, service_port};
-use crate::state::{
+use super::model::{
     Action, AddrType, Backend, Chain, CtState, Direction, Family, Hook, InterfaceMatch, Manager,
-    Negatable, Origin, PortRange, PortSet, Protocol, Rule,
+    NatTo, Negatable, Origin, PortRange, PortSet, Protocol, Rule,
 };
+use crate::collect::{ParseError, check_size, clean, service_port};
 
 const WHAT: &str = "nft -j list ruleset";
 
@@ -509,6 +509,25 @@ fn verdict(e: &Value) -> Option<Action> {
     }
 }
 
+/// The target of an nft `dnat` statement: `{"addr": "172.17.0.2", "port": 5432}`; `None`
+/// when the address is not a plain one (a map, a set, a range the model does not read).
+fn nat_to(d: &Value) -> Option<NatTo> {
+    let addr = match d.get("addr") {
+        None => None,
+        Some(Value::String(a)) => Some(a.parse::<IpAddr>().ok()?),
+        Some(Value::Object(o)) => {
+            let r = o.get("range")?.as_array()?;
+            Some(r.first()?.as_str()?.parse::<IpAddr>().ok()?)
+        }
+        Some(_) => return None,
+    };
+    let ports = match d.get("port") {
+        None => None,
+        Some(p) => Some(port_range(p)?),
+    };
+    Some(NatTo { addr, ports })
+}
+
 /// Normalizes every filter chain of the ruleset, except the tables named in `skip`
 /// (`(family, table)`, e.g. the ones iptables-nft-save already covered).
 pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<Chain>, Vec<Rule>) {
@@ -519,8 +538,10 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
         if skipped(&c.family, &c.table) || matches!(c.family.as_str(), "arp" | "bridge") {
             continue;
         }
-        // Base chains of other types (nat, route) are left out; user chains are kept.
-        if c.kind.as_deref().is_some_and(|k| k != "filter") {
+        // Route chains and nat chains off prerouting are left out (they decide no
+        // admission); nat prerouting chains carry DNAT and REDIRECT; user chains are kept.
+        let nat_pre = c.kind.as_deref() == Some("nat") && c.hook.as_deref() == Some("prerouting");
+        if c.kind.as_deref().is_some_and(|k| k != "filter") && !nat_pre {
             continue;
         }
         key.insert(
@@ -634,6 +655,20 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
                 action = Some(a);
             } else if e.get("log").is_some() {
                 logs = true;
+            } else if let Some(d) = e.get("dnat") {
+                match nat_to(d) {
+                    Some(to) => action = Some(Action::Dnat(to)),
+                    None => {
+                        action = Some(Action::Dnat(NatTo {
+                            addr: None,
+                            ports: None,
+                        }));
+                        rule.unmodelled.push(expr_text(e));
+                    }
+                }
+            } else if let Some(d) = e.get("redirect") {
+                let port = d.get("port").and_then(port_range);
+                action = Some(Action::Redirect(port));
             } else if let Some(xt) = e.get("xt") {
                 rule.unmodelled.push(format!(
                     "xt {} {}",
