@@ -275,14 +275,27 @@ struct Run<'e, 'a> {
 
 impl<'e, 'a> Run<'e, 'a> {
     fn new(ev: &'e Evaluator<'a>, packet: &Packet, prefix: &'e [bool]) -> Self {
+        let mut pkt = packet.clone();
+        let mut assumptions = Vec::new();
+        if pkt.iface.is_none()
+            && !pkt.src.is_loopback()
+            && let Some(i) = ev.net.out_iface(pkt.src)
+        {
+            // Reverse path: the packet arrives where the host routes its source.
+            assumptions.push(format!(
+                "assumed the packet arrives on {i}, the interface the host routes {} through",
+                pkt.src
+            ));
+            pkt.iface = Some(i.to_string());
+        }
         Run {
             ev,
-            pkt: packet.clone(),
+            pkt,
             stage: Stage::Prerouting,
             out_iface: None,
             local_after_nat: false,
             path: Vec::new(),
-            assumptions: Vec::new(),
+            assumptions,
             limited: false,
             prefix,
             choices: Vec::new(),

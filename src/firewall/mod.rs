@@ -13,6 +13,7 @@
 
 pub mod assemble;
 pub mod eval;
+pub mod ipset;
 pub mod iptables;
 pub mod model;
 pub mod nft;

@@ -19,7 +19,7 @@ use crate::collect::{ParseError, check_size, clean, service_port};
 const WHAT: &str = "nft -j list ruleset";
 
 /// The most elements of one set copied into a rule's conditions.
-const MAX_SET_ELEMENTS: usize = 4096;
+const MAX_SET_ELEMENTS: usize = 65_536;
 
 /// A parsed ruleset: tables, chains, sets and rules in output order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -784,7 +784,7 @@ mod tests {
         .unwrap();
         let (_, rules) = normalize(&rs, &[], 0);
         assert!(!rules[0].ct_states.as_ref().unwrap().matches(&CtState::New));
-        let big: Vec<Value> = (0..5000u32).map(|i| Value::from(i % 65536)).collect();
+        let big: Vec<Value> = (0..70_000u32).map(|i| Value::from(i % 65536)).collect();
         let ctx_rs = Ruleset {
             sets: vec![NftSet {
                 family: "inet".into(),
