@@ -338,7 +338,11 @@ impl<'e, 'a> Run<'e, 'a> {
             return Tri::No;
         }
         if !rule.dports.is_any() {
-            let ported = matches!(p.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Sctp);
+            let ported = match &p.protocol {
+                Protocol::Tcp | Protocol::Udp | Protocol::Sctp => true,
+                Protocol::Other(o) => matches!(o.as_str(), "dccp" | "udplite"),
+                _ => false,
+            };
             if !(ported && rule.dports.contains(p.port)) {
                 return Tri::No;
             }

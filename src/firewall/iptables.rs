@@ -463,8 +463,12 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
                 }
             }
             "--icmp-type" | "--icmpv6-type" => {
-                // Only ICMP packets reach this condition (the rule also says -p icmp).
-                let _ = next(&mut i);
+                // Only ICMP packets reach this condition (the rule also says -p icmp);
+                // the type itself is not modelled.
+                if let Some(v) = next(&mut i) {
+                    let n = if neg { "! " } else { "" };
+                    rule.unmodelled.push(format!("{n}{a} {v}"));
+                }
             }
             "-c" | "--set-counters" => {
                 let _ = next(&mut i);
@@ -525,10 +529,11 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
 
 /// Match modules whose every condition the model reads from their options (or that
 /// add none a new connection could fail): naming them alone adds no condition.
-const MODELLED_MODULES: [&str; 14] = [
+const MODELLED_MODULES: [&str; 15] = [
     "tcp",
     "udp",
     "sctp",
+    "dccp",
     "multiport",
     "conntrack",
     "state",
