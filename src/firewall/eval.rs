@@ -422,14 +422,13 @@ impl<'e, 'a> Run<'e, 'a> {
                 // A new connection to the host is addressed to one of its own addresses.
                 (_, None) => Some(true),
             };
-            let hit = match local {
-                Some(local) => Some(types.values.iter().any(|v| match v {
+            let hit = local.map(|local| {
+                types.values.iter().any(|v| match v {
                     AddrType::Local => local,
                     AddrType::Unicast => true,
                     _ => false,
-                })),
-                None => None,
-            };
+                })
+            });
             match hit {
                 Some(h) if h == types.negated => return Tri::No,
                 Some(_) => {}
