@@ -14,16 +14,22 @@ use rampart::state::{Packet, Probed, Protocol};
 fn main() {
     let save = generate::kube_proxy_save();
     let json = generate::nft_big_set();
+    let t = std::time::Instant::now();
     let k = assemble(&Inputs {
         iptables_nft: Probed::Ok(&save),
         ..Inputs::default()
     });
+    let parse_k = t.elapsed();
+    let t = std::time::Instant::now();
     let n = assemble(&Inputs {
         nft: Probed::Ok(&json),
         ..Inputs::default()
     });
+    let parse_n = t.elapsed();
+    println!("parse: kube-proxy {parse_k:?}, nft set {parse_n:?} (one run, wall time)");
     let mut admitted = 0;
     for fw in [&k, &n] {
+        let t = std::time::Instant::now();
         let ev = Evaluator::new(fw, HostNet::unknown());
         for port in generate::listening_ports() {
             for src in generate::sources() {
@@ -37,6 +43,11 @@ fn main() {
                 admitted += usize::from(v.admitted());
             }
         }
+        println!(
+            "whole host ({} questions): {:?} (one run, wall time)",
+            generate::listening_ports().len() * generate::sources().len(),
+            t.elapsed()
+        );
     }
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
