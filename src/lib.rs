@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cli;
 pub mod collect;
 pub mod console;
+pub mod firewall;
 pub mod fix;
 pub mod inventory;
 pub mod lab;

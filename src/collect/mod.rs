@@ -15,17 +15,17 @@
 pub mod counters;
 pub mod facts;
 pub mod fail2ban;
-pub mod firewall;
-pub mod iptables;
 pub mod listeners;
-pub mod nft;
 pub mod nginx;
 pub mod probes;
 pub mod services;
 pub mod sshd;
 pub mod tls;
-pub mod ufw;
 pub mod vpn;
+
+// The firewall normalizers moved to `crate::firewall`; these keep their old paths.
+pub use crate::firewall::assemble as firewall;
+pub use crate::firewall::{iptables, nft, ufw};
 
 use crate::inventory::Host;
 use crate::ssh::Transport;

@@ -101,6 +101,23 @@ pub const PROBES: &[ReadCommand] = &[
          f=/proc/net/ip6_tables_names; \
          if [ -r \"$f\" ]; then { read -r t < \"$f\"; } 2>/dev/null || exit 0; fi; ip6tables-legacy-save"
     ),
+    // Plain iptables-save only where neither suffixed tool exists (older distributions).
+    probe!(
+        "iptables-plain",
+        "command -v iptables-legacy-save >/dev/null 2>&1 && exit 127; \
+         command -v iptables-nft-save >/dev/null 2>&1 && exit 127; \
+         command -v iptables-save >/dev/null 2>&1 || exit 127; iptables-save"
+    ),
+    probe!(
+        "ip6tables-plain",
+        "command -v ip6tables-legacy-save >/dev/null 2>&1 && exit 127; \
+         command -v ip6tables-nft-save >/dev/null 2>&1 && exit 127; \
+         command -v ip6tables-save >/dev/null 2>&1 || exit 127; ip6tables-save"
+    ),
+    probe!(
+        "ipset",
+        "command -v ipset >/dev/null 2>&1 || exit 127; ipset save"
+    ),
     probe!(
         "iptables-nft",
         "command -v iptables-nft-save >/dev/null 2>&1 || exit 127; iptables-nft-save"
@@ -357,6 +374,9 @@ fn tool_of(probe: &str) -> &'static str {
         "ip6tables-legacy" => "ip6tables-legacy-save",
         "iptables-nft" => "iptables-nft-save",
         "ip6tables-nft" => "ip6tables-nft-save",
+        "iptables-plain" => "iptables-save",
+        "ip6tables-plain" => "ip6tables-save",
+        "ipset" => "ipset",
         "nft" => "nft",
         "firewalld" => "firewalld",
         "ss" => "ss",
@@ -699,6 +719,9 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         "iptables-nft",
         "ip6tables-nft",
         "nft",
+        "iptables-plain",
+        "ip6tables-plain",
+        "ipset",
     ]
     .iter()
     .map(|n| (*n, strict(frames, n)))
@@ -727,11 +750,17 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         nft: get("nft"),
         firewalld_running,
     };
+    let more = firewall::MoreInputs {
+        iptables_plain: get("iptables-plain"),
+        ip6tables_plain: get("ip6tables-plain"),
+        ipset: get("ipset"),
+    };
     let any_ruleset = [
         &inputs.ufw_status,
         &inputs.iptables_legacy,
         &inputs.iptables_nft,
         &inputs.nft,
+        &more.iptables_plain,
     ]
     .iter()
     .any(|p| p.is_ok());
@@ -748,7 +777,7 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         (false, Some(Probed::PermissionDenied { stage, message })) => {
             Probed::PermissionDenied { stage, message }
         }
-        _ => Probed::Ok(firewall::assemble(&inputs)),
+        _ => Probed::Ok(firewall::assemble_with(&inputs, &more)),
     };
 
     let listeners = match strict(frames, "ss") {

@@ -287,6 +287,10 @@ fn describe_listener(l: &Listener) -> String {
 
 fn verdict_evidence(fw: &Firewall, src: IpAddr, proto: &Protocol, port: u16) -> String {
     let v = fw.admits(src, proto.clone(), port);
+    if v.forwarded.is_some() {
+        // Sent on by prerouting NAT (a published container port): the whole path.
+        return format!("from {src}: {}", v.path_label());
+    }
     match fw.rule_of(&v) {
         Some(rule) => format!("from {src}: {}", describe_rule(rule)),
         None => format!("from {src}: admitted by {:?}", v.decided_by),

@@ -241,6 +241,8 @@ fn state_lines(app: &App, st: &HostState, out: &mut Vec<Line<'static>>) {
                 RuleAction::Return => "return".into(),
                 RuleAction::Log => "log".into(),
                 RuleAction::Continue => "continue".into(),
+                RuleAction::Dnat(to) => format!("dnat {}", to.label()),
+                RuleAction::Redirect(_) => "redirect".into(),
             };
             let style = if r.allows() { t.warn } else { t.text };
             let proto = r.protocol.as_ref().map_or("any", |p| p.label());

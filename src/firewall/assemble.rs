@@ -4,11 +4,14 @@
 //! table (iptables-nft-save over the `xt` expressions nft prints for the same table), and
 //! the default policies. Pure: no I/O.
 
-use crate::state::{
-    Action, Backend, Chain, Family, Firewall, Hook, Manager, Policies, Policy, Probed, Rule,
-};
+use std::collections::BTreeMap;
 
-use super::{iptables, nft, ufw};
+use super::model::{
+    Action, Backend, Chain, Family, Firewall, Hook, Manager, Negatable, Policies, Policy, Rule,
+};
+use crate::state::Probed;
+
+use super::{ipset, iptables, nft, ufw};
 
 /// The raw outputs the firewall is built from; each is what its probe gave.
 #[derive(Debug, Clone)]
@@ -23,6 +26,31 @@ pub struct Inputs<'a> {
     pub nft: Probed<&'a str>,
     /// `firewall-cmd --state` said "running"; `None` when firewalld is not installed.
     pub firewalld_running: Option<bool>,
+}
+
+/// The outputs added with the whole-path model, apart from [`Inputs`] so that code
+/// building `Inputs` field by field keeps compiling; see [`assemble_with`].
+#[derive(Debug, Clone)]
+pub struct MoreInputs<'a> {
+    /// Plain `iptables-save` / `ip6tables-save`, on hosts without the -legacy/-nft tools
+    /// (older distributions); its header says which backend.
+    pub iptables_plain: Probed<&'a str>,
+    pub ip6tables_plain: Probed<&'a str>,
+    /// `ipset save`: the members of the sets rules name.
+    pub ipset: Probed<&'a str>,
+}
+
+impl Default for MoreInputs<'_> {
+    fn default() -> Self {
+        let none = |t: &str| Probed::NotInstalled {
+            tool: t.to_string(),
+        };
+        MoreInputs {
+            iptables_plain: none("iptables-save"),
+            ip6tables_plain: none("ip6tables-save"),
+            ipset: none("ipset"),
+        }
+    }
 }
 
 impl Default for Inputs<'_> {
@@ -134,9 +162,70 @@ fn append(fw: &mut Firewall, (chains, rules): (Vec<Chain>, Vec<Rule>)) {
     fw.rules.extend(rules);
 }
 
+/// Replaces `--match-set NAME src|dst` conditions by the members of address sets. A rule
+/// that already has an address condition on that side, or names a set that is not a plain
+/// address set, keeps the condition unmodelled.
+fn resolve_ipsets(fw: &mut Firewall, sets: &BTreeMap<String, ipset::IpSet>) {
+    for rule in &mut fw.rules {
+        let mut kept = Vec::with_capacity(rule.unmodelled.len());
+        for u in std::mem::take(&mut rule.unmodelled) {
+            let (negated, rest) = match u.strip_prefix("! ") {
+                Some(r) => (true, r),
+                None => (false, u.as_str()),
+            };
+            let mut w = rest.split_whitespace();
+            let (Some("--match-set"), Some(name), Some(dir), None) =
+                (w.next(), w.next(), w.next(), w.next())
+            else {
+                kept.push(u);
+                continue;
+            };
+            let members = sets.get(name).and_then(|s| s.members.as_ref());
+            let (Some(members), Some(src)) = (
+                members,
+                matches!(dir, "src")
+                    .then_some(true)
+                    .or(matches!(dir, "dst").then_some(false)),
+            ) else {
+                kept.push(u);
+                continue;
+            };
+            let side_free = if src {
+                rule.sources.is_empty()
+            } else {
+                rule.destinations.is_empty()
+            };
+            if !side_free {
+                kept.push(u);
+                continue;
+            }
+            if members.is_empty() {
+                if !negated {
+                    // Membership of an empty set never holds.
+                    rule.ct_states = Some(Negatable::new(Vec::new(), false));
+                }
+                continue;
+            }
+            if src {
+                rule.sources = members.clone();
+                rule.sources_negated = negated;
+            } else {
+                rule.destinations = members.clone();
+                rule.destinations_negated = negated;
+            }
+        }
+        rule.unmodelled = kept;
+    }
+}
+
 /// Builds the firewall model. Never fails as a whole: a backend that could not be read or
 /// parsed is left out and named in `notes`.
 pub fn assemble(inputs: &Inputs<'_>) -> Firewall {
+    assemble_with(inputs, &MoreInputs::default())
+}
+
+/// [`assemble`] with plain `iptables-save` dumps and `ipset save` too.
+pub fn assemble_with(inputs: &Inputs<'_>, more: &MoreInputs<'_>) -> Firewall {
     let mut fw = Firewall::default();
     let mut notes = Vec::new();
 
@@ -214,7 +303,22 @@ pub fn assemble(inputs: &Inputs<'_>) -> Firewall {
             "ip6tables-nft-save",
         ),
     ];
-    for (probe, family, backend, what) in dumps {
+    // Plain iptables-save: its header names the backend.
+    let plain: Vec<(&Probed<&str>, Family, Backend, &str)> = [
+        (&more.iptables_plain, Family::V4, "iptables-save"),
+        (&more.ip6tables_plain, Family::V6, "ip6tables-save"),
+    ]
+    .into_iter()
+    .filter_map(|(p, f, w)| {
+        let Probed::Ok(t) = p else { return None };
+        let b = match iptables::parse(t).ok()?.backend {
+            Some(iptables::SaveBackend::Nft) => Backend::IptablesNft,
+            _ => Backend::IptablesLegacy,
+        };
+        Some((p, f, b, w))
+    })
+    .collect();
+    for (probe, family, backend, what) in dumps.into_iter().chain(plain) {
         let text = match probe {
             Probed::Ok(t) => *t,
             other => {
@@ -325,6 +429,13 @@ pub fn assemble(inputs: &Inputs<'_>) -> Firewall {
                  established-connection rules of ufw's before.rules are not modelled)"
             ));
         }
+    }
+    match &more.ipset {
+        Probed::Ok(t) => match ipset::parse(t) {
+            Ok(sets) => resolve_ipsets(&mut fw, &sets),
+            Err(e) => notes.push(format!("ipset save unreadable: {e}")),
+        },
+        other => note_state(&mut notes, "ipset save", other),
     }
     annotate_ufw(&mut fw, "ufw-user-input", &tuples4);
     annotate_ufw(&mut fw, "ufw6-user-input", &tuples6);

@@ -10,16 +10,16 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::Value;
 
-use super::{ParseError, check_size, clean, service_port};
-use crate::state::{
+use super::model::{
     Action, AddrType, Backend, Chain, CtState, Direction, Family, Hook, InterfaceMatch, Manager,
-    Negatable, Origin, PortRange, PortSet, Protocol, Rule,
+    NatTo, Negatable, Origin, PortRange, PortSet, Protocol, Rule,
 };
+use crate::collect::{ParseError, check_size, clean, service_port};
 
 const WHAT: &str = "nft -j list ruleset";
 
 /// The most elements of one set copied into a rule's conditions.
-const MAX_SET_ELEMENTS: usize = 4096;
+const MAX_SET_ELEMENTS: usize = 65_536;
 
 /// A parsed ruleset: tables, chains, sets and rules in output order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -312,8 +312,12 @@ fn key_of(left: &Value) -> Key {
             .unwrap_or_default();
         let field = p.get("field").and_then(Value::as_str).unwrap_or_default();
         return match (proto, field) {
-            ("tcp" | "udp" | "sctp" | "th", "dport") => Key::Dport(Protocol::from_name(proto)),
-            ("tcp" | "udp" | "sctp" | "th", "sport") => Key::Sport(Protocol::from_name(proto)),
+            ("tcp" | "udp" | "sctp" | "dccp" | "th", "dport") => {
+                Key::Dport(Protocol::from_name(proto))
+            }
+            ("tcp" | "udp" | "sctp" | "dccp" | "th", "sport") => {
+                Key::Sport(Protocol::from_name(proto))
+            }
             ("ip", "saddr") => Key::Saddr(Family::V4),
             ("ip6", "saddr") => Key::Saddr(Family::V6),
             ("ip", "daddr") => Key::Daddr(Family::V4),
@@ -344,7 +348,12 @@ fn key_of(left: &Value) -> Key {
             .get("flags")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("daddr")));
-        if result == Some("type") && daddr {
+        // `fib daddr . iif type local` asks about the arrival interface only: not modelled.
+        let iif = f
+            .get("flags")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("iif")));
+        if result == Some("type") && daddr && !iif {
             return Key::FibDaddrType;
         }
     }
@@ -509,6 +518,98 @@ fn verdict(e: &Value) -> Option<Action> {
     }
 }
 
+/// The layer-4 protocol a payload expression's header implies, if any.
+fn header_protocol(left: &Value, family: Family) -> Option<Protocol> {
+    if left.get("tcp option").is_some() {
+        return Some(Protocol::Tcp);
+    }
+    let p = left
+        .get("payload")
+        .or_else(|| left.get("&")?.as_array()?.first()?.get("payload"))
+        .or_else(|| left.get("concat")?.as_array()?.first()?.get("payload"))?;
+    let name = p.get("protocol")?.as_str()?;
+    match name {
+        "tcp" | "udp" | "sctp" | "dccp" | "icmp" | "icmpv6" | "udplite" => {
+            Some(Protocol::from_name(name))
+        }
+        // In IPv6 these are extension headers ip6tables finds in front of any upper
+        // protocol; only in IPv4 do they name the protocol.
+        "ah" | "esp" if family == Family::V4 => Some(Protocol::from_name(name)),
+        // iptables names protocol 108 "ipcomp", nft's header is "comp".
+        "comp" if family == Family::V4 => Some(Protocol::from_name("ipcomp")),
+        _ => None,
+    }
+}
+
+/// TCP flag names in an nft expression: "syn", ["syn", "ack"] or {"|": [...]}.
+fn flag_names(v: &Value, out: &mut Vec<String>) -> Option<()> {
+    match v {
+        Value::String(f) => out.push(f.to_ascii_lowercase()),
+        Value::Array(a) => {
+            for x in a {
+                flag_names(x, out)?;
+            }
+        }
+        Value::Object(o) => flag_names(o.get("|")?, out)?,
+        _ => return None,
+    }
+    Some(())
+}
+
+/// `tcp flags & MASK == COMP` (iptables' `--syn` and `--tcp-flags`), read on a packet
+/// carrying SYN alone: whether `(SYN & MASK) == COMP`. `None` when `left` is not a masked
+/// tcp flags expression or a flag is unknown.
+fn tcp_flags_on_syn(left: &Value, right: &Value) -> Option<bool> {
+    let and = left.get("&")?.as_array()?;
+    let payload = and.first()?.get("payload")?;
+    if payload.get("protocol")?.as_str()? != "tcp" || payload.get("field")?.as_str()? != "flags" {
+        return None;
+    }
+    const KNOWN: [&str; 8] = ["fin", "syn", "rst", "psh", "ack", "urg", "ecn", "cwr"];
+    let mut mask = Vec::new();
+    flag_names(and.get(1)?, &mut mask)?;
+    let mut comp = Vec::new();
+    flag_names(right, &mut comp)?;
+    if mask
+        .iter()
+        .chain(&comp)
+        .any(|f| !KNOWN.contains(&f.as_str()))
+    {
+        return None;
+    }
+    let seen: Vec<&str> = mask
+        .iter()
+        .map(String::as_str)
+        .filter(|f| *f == "syn")
+        .collect();
+    let mut want: Vec<&str> = comp
+        .iter()
+        .map(String::as_str)
+        .filter(|f| mask.iter().any(|m| m == f))
+        .collect();
+    want.dedup();
+    Some(seen == want)
+}
+
+/// The target of an nft `dnat` statement: `{"addr": "172.17.0.2", "port": 5432}`; `None`
+/// when the address is not a plain one (a map, a set, a range the model does not read).
+fn nat_to(d: &Value) -> Option<NatTo> {
+    let addr = match d.get("addr") {
+        None => None,
+        Some(Value::String(a)) => Some(a.parse::<IpAddr>().ok()?),
+        Some(Value::Object(o)) => {
+            let r = o.get("range")?.as_array()?;
+            Some(r.first()?.as_str()?.parse::<IpAddr>().ok()?)
+        }
+        Some(_) => return None,
+    };
+    let ports = match d.get("port") {
+        None => None,
+        Some(p) => Some(port_range(p)?),
+    };
+    Some(NatTo { addr, ports })
+}
+
 /// Normalizes every filter chain of the ruleset, except the tables named in `skip`
 /// (`(family, table)`, e.g. the ones iptables-nft-save already covered).
 pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<Chain>, Vec<Rule>) {
@@ -519,8 +620,10 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
         if skipped(&c.family, &c.table) || matches!(c.family.as_str(), "arp" | "bridge") {
             continue;
         }
-        // Base chains of other types (nat, route) are left out; user chains are kept.
-        if c.kind.as_deref().is_some_and(|k| k != "filter") {
+        // Route chains and nat chains off prerouting are left out (they decide no
+        // admission); nat prerouting chains carry DNAT and REDIRECT; user chains are kept.
+        let nat_pre = c.kind.as_deref() == Some("nat") && c.hook.as_deref() == Some("prerouting");
+        if c.kind.as_deref().is_some_and(|k| k != "filter") && !nat_pre {
             continue;
         }
         key.insert(
@@ -586,12 +689,34 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
             if let Some(m) = e.get("match") {
                 let op = m.get("op").and_then(Value::as_str).unwrap_or("==");
                 let left = m.get("left").unwrap_or(&Value::Null);
+                if rule.protocol.is_none()
+                    && let Some(p) = header_protocol(left, rule.family)
+                {
+                    // A transport header field implies its protocol (nft adds the
+                    // dependency itself), whether or not the field's test is modelled.
+                    rule.protocol = Some(p);
+                }
                 let right = m.get("right").unwrap_or(&Value::Null);
-                let negated = op == "!=";
                 let k = key_of(left);
+                // `ct state ! invalid`: none of these flags.
+                let negated = op == "!=" || (op == "!" && matches!(k, Key::CtState));
                 let values = ctx.values(right);
-                let known_op = matches!(op, "==" | "!=" | "in");
-                if ctx.is_empty_set(right) {
+                let known_op =
+                    matches!(op, "==" | "!=" | "in") || (op == "!" && matches!(k, Key::CtState));
+                if let Some(hit) = tcp_flags_on_syn(left, right) {
+                    // Read on the first packet of a new connection (SYN alone).
+                    rule.protocol = Some(Protocol::Tcp);
+                    let hit = match op {
+                        "==" => Some(hit),
+                        "!=" => Some(!hit),
+                        _ => None,
+                    };
+                    match hit {
+                        Some(true) => {}
+                        Some(false) => rule.ct_states = Some(Negatable::new(Vec::new(), false)),
+                        None => rule.unmodelled.push(expr_text(e)),
+                    }
+                } else if ctx.is_empty_set(right) {
                     // Membership of an empty set never holds ("!=" always does). An empty
                     // state set is how the model says "never matches".
                     if !negated {
@@ -634,6 +759,30 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
                 action = Some(a);
             } else if e.get("log").is_some() {
                 logs = true;
+            } else if e.get("quota").is_some()
+                || e.get("ct count").is_some()
+                || ["set", "meter"]
+                    .iter()
+                    .any(|k| e.get(*k).is_some_and(|s| s.get("stmt").is_some()))
+            {
+                // Conditions on what came before (bytes so far, connections per source);
+                // a set or meter statement with statements of its own (`add @s { ip
+                // saddr ct count over 10 }`) is one.
+                rule.unmodelled.push(expr_text(e));
+            } else if let Some(d) = e.get("dnat") {
+                match nat_to(d) {
+                    Some(to) => action = Some(Action::Dnat(to)),
+                    None => {
+                        action = Some(Action::Dnat(NatTo {
+                            addr: None,
+                            ports: None,
+                        }));
+                        rule.unmodelled.push(expr_text(e));
+                    }
+                }
+            } else if let Some(d) = e.get("redirect") {
+                let port = d.get("port").and_then(port_range);
+                action = Some(Action::Redirect(port));
             } else if let Some(xt) = e.get("xt") {
                 rule.unmodelled.push(format!(
                     "xt {} {}",
@@ -749,7 +898,7 @@ mod tests {
         .unwrap();
         let (_, rules) = normalize(&rs, &[], 0);
         assert!(!rules[0].ct_states.as_ref().unwrap().matches(&CtState::New));
-        let big: Vec<Value> = (0..5000u32).map(|i| Value::from(i % 65536)).collect();
+        let big: Vec<Value> = (0..70_000u32).map(|i| Value::from(i % 65536)).collect();
         let ctx_rs = Ruleset {
             sets: vec![NftSet {
                 family: "inet".into(),

@@ -2,8 +2,8 @@
 //! app profiles and carry the operator's comments). The rules themselves are read with
 //! the iptables parser. Pure: no I/O.
 
-use super::{ParseError, check_size, clean};
-use crate::state::{Policies, Policy, UfwRule, UfwStatus};
+use super::model::{Policies, Policy, UfwRule, UfwStatus};
+use crate::collect::{ParseError, check_size, clean};
 
 const WHAT: &str = "ufw status";
 

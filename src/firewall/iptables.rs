@@ -2,15 +2,16 @@
 //! `user*.rules`, which are in the same format): the parser, and the normalization of the
 //! filter table into `crate::state` chains and rules. Pure: no I/O.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{ParseError, check_size, clean, shell_words};
-use crate::state::{
+use super::model::{
     Action, AddrType, Backend, Chain, CtState, Direction, Family, Hook, InterfaceMatch, Manager,
-    Negatable, Origin, PortRange, PortSet, Protocol, Rule,
+    NatTo, Negatable, Origin, PortRange, PortSet, Protocol, Rule,
 };
+use crate::collect::{ParseError, check_size, clean, shell_words};
 
 const WHAT: &str = "iptables-save";
 
@@ -190,8 +191,11 @@ fn parse_ports(spec: &str) -> Option<Vec<PortRange>> {
         if part.is_empty() {
             return None;
         }
-        let one =
-            |s: &str| -> Option<u16> { s.parse::<u16>().ok().or_else(|| super::service_port(s)) };
+        let one = |s: &str| -> Option<u16> {
+            s.parse::<u16>()
+                .ok()
+                .or_else(|| crate::collect::service_port(s))
+        };
         match part.split_once(':') {
             Some((a, b)) => {
                 let a = if a.is_empty() { 0 } else { one(a)? };
@@ -275,6 +279,8 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
     let mut i = 0;
     let mut negate_next = false;
     let mut action_set = false;
+    // (module, how many unmodelled conditions were recorded before it).
+    let mut modules: Vec<(String, usize)> = Vec::new();
     let next = |i: &mut usize| -> Option<&String> {
         *i += 1;
         args.get(*i)
@@ -326,8 +332,43 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
                 }
             }
             "-m" | "--match" => {
-                // Modules only name what follows; the options carry the conditions.
-                i += 1;
+                // Modules mostly only name what follows and the options carry the
+                // conditions; a module that is a condition by itself (`-m socket`, `-m ah`)
+                // is kept as unmodelled below unless one of its options already is.
+                if let Some(m) = next(&mut i) {
+                    modules.push((m.clone(), rule.unmodelled.len()));
+                }
+            }
+            "--to-destination" => {
+                if let Some(v) = next(&mut i)
+                    && let Action::Dnat(to) = &mut rule.action
+                {
+                    match parse_nat_to(v) {
+                        Some(t) => *to = t,
+                        None => rule.unmodelled.push(format!("--to-destination {v}")),
+                    }
+                }
+            }
+            "--to-ports" => {
+                if let Some(v) = next(&mut i)
+                    && let Action::Redirect(p) = &mut rule.action
+                {
+                    *p = parse_ports(v).and_then(|r| r.first().copied());
+                }
+            }
+            "--tcp-flags" => {
+                let (Some(mask), Some(comp)) = (next(&mut i).cloned(), next(&mut i).cloned())
+                else {
+                    rule.unmodelled.push("--tcp-flags".into());
+                    i += 1;
+                    continue;
+                };
+                match syn_matches(&mask, &comp) {
+                    // A new connection's first packet carries SYN alone.
+                    Some(hit) if hit != neg => {}
+                    Some(_) => rule.ct_states = Some(Negatable::new(Vec::new(), false)),
+                    None => rule.unmodelled.push(format!("--tcp-flags {mask} {comp}")),
+                }
             }
             "-j" | "--jump" | "-g" | "--goto" => {
                 if let Some(t) = next(&mut i) {
@@ -341,6 +382,11 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
                             "REJECT" => Action::Reject,
                             "RETURN" => Action::Return,
                             "LOG" | "NFLOG" | "ULOG" => Action::Log,
+                            "DNAT" => Action::Dnat(NatTo {
+                                addr: None,
+                                ports: None,
+                            }),
+                            "REDIRECT" => Action::Redirect(None),
                             _ if chains.contains(t) => Action::Jump(t.clone()),
                             _ => Action::Continue,
                         }
@@ -412,22 +458,17 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
             "--set" | "--remove" | "--rsource" | "--rdest" => {}
             "--syn" => {
                 if neg {
-                    rule.unmodelled.push("! --syn".into());
+                    // `! --syn` never matches the first packet of a new connection.
+                    rule.ct_states = Some(Negatable::new(Vec::new(), false));
                 }
             }
             "--icmp-type" | "--icmpv6-type" => {
-                // Only ICMP packets reach this condition (the rule also says -p icmp).
-                let _ = next(&mut i);
-            }
-            "--rt-type" => {
-                // Type 0 routing headers are obsolete; ordinary packets carry none.
-                // Model "never matches a new connection" as an empty state set.
-                let _ = next(&mut i);
-                rule.ct_states = Some(Negatable::new(vec![], neg));
-            }
-            "--hl-eq" | "--ttl-eq" => {
-                // Only neighbour discovery uses hop limit 255 rules; such rules are ICMP.
-                let _ = next(&mut i);
+                // Only ICMP packets reach this condition (the rule also says -p icmp);
+                // the type itself is not modelled.
+                if let Some(v) = next(&mut i) {
+                    let n = if neg { "! " } else { "" };
+                    rule.unmodelled.push(format!("{n}{a} {v}"));
+                }
             }
             "-c" | "--set-counters" => {
                 let _ = next(&mut i);
@@ -472,15 +513,145 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
         }
         i += 1;
     }
+    for (k, (m, at)) in modules.iter().enumerate() {
+        let until = modules
+            .get(k + 1)
+            .map_or(rule.unmodelled.len(), |(_, a)| *a);
+        if !MODELLED_MODULES.contains(&m.as_str()) && until == *at {
+            rule.unmodelled.push(format!("-m {m}"));
+        }
+    }
     if !action_set {
         rule.action = Action::Continue;
     }
     rule
 }
 
-/// The filter table of a dump, normalized. Rule indexes in the chains start at `base`.
+/// Match modules whose every condition the model reads from their options (or that
+/// add none a new connection could fail): naming them alone adds no condition.
+const MODELLED_MODULES: [&str; 15] = [
+    "tcp",
+    "udp",
+    "sctp",
+    "dccp",
+    "multiport",
+    "conntrack",
+    "state",
+    "comment",
+    "addrtype",
+    "limit",
+    "hashlimit",
+    "recent",
+    "icmp",
+    "icmp6",
+    "ipv6-icmp",
+];
+
+/// Whether the first packet of a new TCP connection (SYN alone) passes `--tcp-flags MASK
+/// COMP`: the flags of MASK that are set must be exactly COMP. `None` for a flag name the
+/// model does not know.
+fn syn_matches(mask: &str, comp: &str) -> Option<bool> {
+    const ALL: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
+    let set = |s: &str| -> Option<Vec<&str>> {
+        match s {
+            "ALL" => Some(ALL.to_vec()),
+            "NONE" => Some(Vec::new()),
+            _ => s
+                .split(',')
+                .map(|f| ALL.iter().copied().find(|a| a.eq_ignore_ascii_case(f)))
+                .collect(),
+        }
+    };
+    let mask = set(mask)?;
+    let comp = set(comp)?;
+    let seen: Vec<&str> = mask.iter().copied().filter(|f| *f == "SYN").collect();
+    let want: Vec<&str> = comp.iter().copied().filter(|f| mask.contains(f)).collect();
+    Some(seen == want)
+}
+
+/// `--to-destination` of DNAT: `ADDR`, `ADDR:PORT`, `ADDR:P1-P2`, `[V6]:PORT`, `:PORT`,
+/// or an address range (the first address stands for it).
+fn parse_nat_to(spec: &str) -> Option<NatTo> {
+    let first_addr = |a: &str| -> Option<Option<IpAddr>> {
+        if a.is_empty() {
+            return Some(None);
+        }
+        let a = a.split('-').next().unwrap_or(a);
+        a.parse::<IpAddr>().ok().map(Some)
+    };
+    let ports = |p: &str| parse_ports(p).and_then(|r| r.first().copied());
+    if let Some(rest) = spec.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']')?;
+        let addr = first_addr(addr)?;
+        let ports = match tail.strip_prefix(':') {
+            Some(p) => Some(ports(p)?),
+            None => None,
+        };
+        return Some(NatTo { addr, ports });
+    }
+    if let Ok(a) = spec.parse::<IpAddr>() {
+        return Some(NatTo {
+            addr: Some(a),
+            ports: None,
+        });
+    }
+    match spec.rsplit_once(':') {
+        Some((a, p)) if !a.contains(':') => Some(NatTo {
+            addr: first_addr(a)?,
+            ports: Some(ports(p)?),
+        }),
+        None => Some(NatTo {
+            addr: first_addr(spec)?,
+            ports: None,
+        }),
+        Some(_) => {
+            // A bare IPv6 range ("fd00::2-fd00::9").
+            Some(NatTo {
+                addr: first_addr(spec)?,
+                ports: None,
+            })
+        }
+    }
+}
+
+/// The tables of a dump the model reads: filter, then nat (DNAT and REDIRECT in
+/// PREROUTING), then raw and mangle when they hold rules (they can drop before filter).
+/// Rule indexes in the chains start at `base`.
 pub fn normalize(
     save: &Save,
+    family: Family,
+    backend: Backend,
+    base: usize,
+) -> (Vec<Chain>, Vec<Rule>) {
+    let mut chains = Vec::new();
+    let mut rules = Vec::new();
+    for name in ["filter", "nat", "raw", "mangle"] {
+        let Some(table) = save.table(name) else {
+            continue;
+        };
+        if matches!(name, "raw" | "mangle") && table.rules.is_empty() {
+            continue;
+        }
+        let (c, r) = normalize_table(table, family, backend, base + rules.len());
+        chains.extend(c);
+        rules.extend(r);
+    }
+    (chains, rules)
+}
+
+/// netfilter's priority of a table's built-in chains (lower runs first).
+fn table_priority(table: &str) -> i32 {
+    match table {
+        "raw" => -300,
+        "mangle" => -150,
+        "nat" => -100,
+        _ => 0,
+    }
+}
+
+/// One table of a dump, normalized. Rule indexes in the chains start at `base`.
+fn normalize_table(
+    table: &Table,
     family: Family,
     backend: Backend,
     base: usize,
@@ -489,9 +660,7 @@ pub fn normalize(
         Backend::IptablesLegacy => Manager::IptablesLegacy,
         _ => Manager::IptablesNft,
     };
-    let Some(table) = save.table("filter") else {
-        return (Vec::new(), Vec::new());
-    };
+    let tname = table.name.as_str();
     let names: BTreeSet<String> = table.chains.iter().map(|(n, _)| n.clone()).collect();
     // Direction of user chains: that of the first built-in chain reaching them.
     let mut edges: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -501,10 +670,10 @@ pub fn normalize(
         .map(|(name, policy)| Chain {
             backend,
             family,
-            table: "filter".to_string(),
+            table: tname.to_string(),
             name: name.clone(),
             hook: builtin_hook(name),
-            priority: 0,
+            priority: table_priority(tname),
             policy: policy.as_deref().map(|p| match p {
                 "DROP" => Action::Drop,
                 _ => Action::Accept,
@@ -512,11 +681,16 @@ pub fn normalize(
             rules: Vec::new(),
         })
         .collect();
+    let mut by_name: HashMap<String, usize> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
     let mut rules = Vec::new();
     for r in &table.rules {
         let origin = Origin {
             backend,
-            table: "filter".into(),
+            table: tname.to_string(),
             chain: r.chain.clone(),
             line: Some(r.line),
             handle: None,
@@ -536,17 +710,18 @@ pub fn normalize(
             edges.entry(r.chain.as_str()).or_default().push(t.clone());
         }
         let idx = base + rules.len();
-        match chains.iter_mut().find(|c| c.name == r.chain) {
-            Some(c) => c.rules.push(idx),
+        match by_name.get(&r.chain) {
+            Some(&ci) => chains[ci].rules.push(idx),
             None => {
                 // A rule for an undeclared chain (hand-edited rules file): declare it.
+                by_name.insert(r.chain.clone(), chains.len());
                 chains.push(Chain {
                     backend,
                     family,
-                    table: "filter".into(),
+                    table: tname.to_string(),
                     name: r.chain.clone(),
                     hook: builtin_hook(&r.chain),
-                    priority: 0,
+                    priority: table_priority(tname),
                     policy: None,
                     rules: vec![idx],
                 });
@@ -556,9 +731,9 @@ pub fn normalize(
     }
     // Propagate directions from the built-in chains through jumps.
     let mut dir: BTreeMap<String, Direction> = BTreeMap::new();
-    for start in ["INPUT", "FORWARD", "OUTPUT"] {
+    for start in ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] {
         let d = match start {
-            "INPUT" => Direction::In,
+            "PREROUTING" | "INPUT" => Direction::In,
             "FORWARD" => Direction::Routed,
             _ => Direction::Out,
         };
