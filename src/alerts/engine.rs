@@ -127,6 +127,7 @@ struct HostMemory {
     /// Moving baseline of rx+tx bytes/s and how many samples fed it.
     rate_baseline: f64,
     rate_samples: u32,
+    ids: super::ids::IdsMemory,
 }
 
 /// The alert engine.
@@ -150,6 +151,7 @@ const GROUP_F2B_SEEN: &str = "fail2ban-seen";
 const GROUP_SCAN: &str = "scan";
 const GROUP_SYN: &str = "syn";
 const GROUP_SPIKE: &str = "spike";
+const GROUP_IDS: &str = "ids";
 
 /// Samples before the traffic baseline is trusted.
 const SPIKE_WARMUP: u32 = 5;
@@ -417,6 +419,9 @@ impl AlertEngine {
                 pending.push((GROUP_SPIKE, conds));
             }
             mem.counters = Some(c.clone());
+        }
+        if let Probed::Ok(logs) = &state.defences.ids {
+            pending.push((GROUP_IDS, mem.ids.observe(logs, now)));
         }
         for (group, conds) in pending {
             events.extend(self.observe(&host, group, conds, now));

@@ -8,10 +8,14 @@
 //! [`clean`] before it enters state.
 
 pub mod counters;
+pub mod crowdsec;
 pub mod facts;
 pub mod fail2ban;
 pub mod firewall;
+pub mod https;
+pub mod ids;
 pub mod iptables;
+pub mod jails;
 pub mod listeners;
 pub mod nft;
 pub mod nginx;
