@@ -311,3 +311,46 @@ fn hsts_fix_clears_its_finding_and_is_idempotent() {
         "{second:?}"
     );
 }
+
+/// Suricata and Snort alert files planted on edge (neither IDS is packaged here; the files
+/// follow the formats' documentation) become IDS-ALERT alerts in `rampart watch`: one per
+/// rule and address pair, repeats counted, severity from the IDS's priority.
+#[test]
+fn ids_alert_files_become_ids_alerts_in_watch() {
+    let lab = common::ensure_lab_exclusive();
+    let env = Env::new(&lab);
+    let _restore = Restore {
+        lab: &lab,
+        host: "edge",
+        script: "rm -rf /var/log/suricata /var/log/snort",
+    };
+    sh(
+        &lab,
+        "edge",
+        r#"t=$(date -u +%Y-%m-%dT%H:%M:%S.000000+0000); s=$(date +%s); mkdir -p /var/log/suricata /var/log/snort
+for p in 41022 41090; do printf '{"timestamp":"%s","flow_id":%s,"event_type":"alert","src_ip":"203.0.113.50","src_port":%s,"dest_ip":"10.77.0.10","dest_port":22,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":2001219,"rev":20,"signature":"ET SCAN Potential SSH Scan","category":"Attempted Information Leak","severity":2}}\n' "$t" "$p" "$p"; done > /var/log/suricata/eve.json
+printf '{"timestamp":"%s","event_type":"flow","src_ip":"203.0.113.50"}\n' "$t" >> /var/log/suricata/eve.json
+printf '{ "seconds" : %s, "proto" : "TCP", "src_ap" : "198.51.100.23:60001", "dst_ap" : "10.77.0.10:80", "rule" : "1:2100498:7", "msg" : "GPL ATTACK_RESPONSE id check returned root", "priority" : 1, "action" : "alert" }\n' "$s" > /var/log/snort/alert_json.txt"#,
+    );
+    let out = env.run(&["watch", "--json", "--no-capture", "--duration", "10s"]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["alert"] == "IDS-ALERT" && v["state"] == "firing")
+        .collect();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let suricata = events
+        .iter()
+        .find(|e| e["check"] == "ids/suricata")
+        .unwrap();
+    assert_eq!(suricata["host"], "edge");
+    assert_eq!(suricata["severity"], "medium");
+    let summary = suricata["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("[1:2001219:20] ET SCAN Potential SSH Scan"),
+        "{summary}"
+    );
+    assert!(summary.contains("(2 in the last hour)"), "{summary}");
+    let snort = events.iter().find(|e| e["check"] == "ids/snort").unwrap();
+    assert_eq!(snort["severity"], "high");
+}
