@@ -420,6 +420,24 @@ impl AlertEngine {
             }
             mem.counters = Some(c.clone());
         }
+        // CrowdSec's ban decisions are bans too: a banned address still seen in traffic is
+        // F2B-BANNED-STILL-SEEN whichever IPS banned it.
+        if let Probed::Ok(cs) = &state.defences.crowdsec {
+            let mut banned: Vec<IpAddr> = match &state.fail2ban {
+                Probed::Ok(f) => f
+                    .jails
+                    .iter()
+                    .flat_map(|j| j.banned.iter().copied())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for ip in cs.banned() {
+                if !banned.contains(&ip) {
+                    banned.push(ip);
+                }
+            }
+            mem.banned = banned;
+        }
         if let Probed::Ok(logs) = &state.defences.ids {
             pending.push((GROUP_IDS, mem.ids.observe(logs, now)));
         }
@@ -555,6 +573,30 @@ mod tests {
         s.services = Probed::NotInstalled { tool: ni() };
         s.counters = Probed::NotInstalled { tool: ni() };
         s
+    }
+
+    #[test]
+    fn crowdsec_bans_join_the_banned_list_and_leave_it() {
+        use crate::state::{Crowdsec, CrowdsecDecision};
+        let mut e = AlertEngine::new(Thresholds::default());
+        let ip: IpAddr = "203.0.113.77".parse().unwrap();
+        let mut s = complete_state("edge");
+        s.defences.crowdsec = Probed::Ok(Crowdsec {
+            running: true,
+            decisions: vec![CrowdsecDecision {
+                kind: "ban".into(),
+                scope: "Ip".into(),
+                value: ip.to_string(),
+                ip: Some(ip),
+                ..CrowdsecDecision::default()
+            }],
+            error: None,
+        });
+        e.observe_state(&s, &[], 0);
+        assert_eq!(e.hosts["edge"].banned, vec![ip]);
+        s.defences.crowdsec = Probed::Ok(Crowdsec::default());
+        e.observe_state(&s, &[], 10);
+        assert!(e.hosts["edge"].banned.is_empty());
     }
 
     #[test]
