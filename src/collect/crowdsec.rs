@@ -72,7 +72,8 @@ pub fn parse_decisions(json: &str) -> Result<Vec<CrowdsecDecision>, ParseError> 
 }
 
 /// Parses the probe's whole output: `### running` when the agent runs in this network
-/// namespace, then `### decisions RC` and cscli's standard output; `stderr` says why cscli
+/// namespace, then `### decisions RC` and cscli's standard output (or `### decisions
+/// skipped` where no agent runs); `stderr` says why cscli
 /// failed, when it did.
 pub fn parse_probe(text: &str, stderr: &str) -> Result<Crowdsec, ParseError> {
     check_size(WHAT, text)?;
@@ -82,6 +83,9 @@ pub fn parse_probe(text: &str, stderr: &str) -> Result<Crowdsec, ParseError> {
     for line in text.lines() {
         if line.trim() == "### running" {
             c.running = true;
+        } else if line.trim() == "### decisions skipped" {
+            // No agent here: its decisions were not asked for.
+            return Ok(c);
         } else if let Some(code) = line.strip_prefix("### decisions ") {
             rc = code.trim().parse().ok();
         } else if rc.is_some() {
@@ -128,6 +132,14 @@ mod tests {
         assert!(parse_decisions("{\"a\":1}").is_err());
         assert!(parse_decisions("[{\"decisions\":7}]").is_err());
         assert!(parse_decisions("[{").is_err());
+    }
+
+    #[test]
+    fn no_agent_no_cscli_call() {
+        let c = parse_probe("### decisions skipped\n", "").unwrap();
+        assert!(!c.running);
+        assert_eq!(c.error, None);
+        assert!(c.decisions.is_empty());
     }
 
     #[test]
