@@ -119,6 +119,9 @@ pub struct HostState {
     pub tls: Probed<Vec<Certificate>>,
     pub services: Probed<Services>,
     pub counters: Probed<Counters>,
+    /// CrowdSec, IDS alerts, fail2ban jail sources, the host's own HTTPS answer.
+    #[serde(default)]
+    pub defences: Defences,
     /// Problems that are not one part's state: the connection, the framing of the output.
     pub errors: Vec<StateError>,
 }
@@ -139,6 +142,7 @@ impl HostState {
             tls: Probed::not_collected(stage, message),
             services: Probed::not_collected(stage, message),
             counters: Probed::not_collected(stage, message),
+            defences: Defences::not_collected(stage, message),
             errors: vec![StateError {
                 stage: stage.to_string(),
                 message: message.to_string(),
@@ -500,6 +504,19 @@ pub struct Nginx {
     pub limit_req_zones: Vec<LimitReqZone>,
     /// `ssl_protocols` at http level.
     pub ssl_protocols: Option<Vec<String>>,
+    /// Strict-Transport-Security set at http level.
+    #[serde(default)]
+    pub http_hsts: Option<NginxHeader>,
+}
+
+/// One `add_header` (or `more_set_headers`) directive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxHeader {
+    pub value: String,
+    /// `always`: sent with every response code, not only 2xx/3xx.
+    pub always: bool,
+    pub file: String,
+    pub line: usize,
 }
 
 /// A `server { }` block.
@@ -518,6 +535,17 @@ pub struct NginxServer {
     /// Every `limit_req` in effect here: http level, server level, and in locations.
     pub limit_req: Vec<LimitReq>,
     pub locations: Vec<String>,
+    /// The Strict-Transport-Security header this server's own level sends: its own
+    /// `add_header`, else the http block's when the server has none (nginx inheritance).
+    #[serde(default)]
+    pub hsts: Option<NginxHeader>,
+    /// Where the server has `add_header`s of its own (`file:line`): an http-level header is
+    /// then not inherited.
+    #[serde(default)]
+    pub own_add_header: Option<String>,
+    /// Locations whose own `add_header`s drop the server's HSTS (`PATTERN at file:line`).
+    #[serde(default)]
+    pub hsts_dropped_in: Vec<String>,
 }
 
 impl NginxServer {
@@ -681,6 +709,186 @@ pub struct ServiceStatus {
     pub pids: Vec<u32>,
     /// The systemd unit's ActiveState, where systemd is PID 1.
     pub unit_state: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Defences: CrowdSec, IDS alerts, what fail2ban's jails read, the host's own HTTPS answer
+
+/// The parts of a host's state that come from the defence probes; each on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Defences {
+    pub crowdsec: Probed<Crowdsec>,
+    pub ids: Probed<Vec<IdsLog>>,
+    pub jail_sources: Probed<JailSources>,
+    pub https: Probed<Vec<HttpsFetch>>,
+}
+
+impl Defences {
+    /// Every part failed at `stage` (the host was not reached).
+    pub fn not_collected(stage: &str, message: &str) -> Self {
+        Defences {
+            crowdsec: Probed::not_collected(stage, message),
+            ids: Probed::not_collected(stage, message),
+            jail_sources: Probed::not_collected(stage, message),
+            https: Probed::not_collected(stage, message),
+        }
+    }
+}
+
+impl Default for Defences {
+    /// What a snapshot stored before these probes existed reads as.
+    fn default() -> Self {
+        Defences::not_collected("defences", "not collected (older snapshot)")
+    }
+}
+
+/// CrowdSec on a host: whether its agent runs, and its active decisions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crowdsec {
+    pub running: bool,
+    pub decisions: Vec<CrowdsecDecision>,
+    /// Why the decisions could not be listed (the local API down, ...), when they could not.
+    pub error: Option<String>,
+}
+
+impl Crowdsec {
+    /// Addresses under an active ban decision.
+    pub fn banned(&self) -> Vec<IpAddr> {
+        self.decisions
+            .iter()
+            .filter(|d| d.kind == "ban")
+            .filter_map(|d| d.ip)
+            .collect()
+    }
+}
+
+/// One decision of `cscli decisions list -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrowdsecDecision {
+    pub id: i64,
+    /// "crowdsec", "cscli", "CAPI", "lists"...
+    pub origin: String,
+    pub scenario: String,
+    /// "Ip", "Range", ...
+    pub scope: String,
+    pub value: String,
+    /// The address, when the scope is one IP.
+    pub ip: Option<IpAddr>,
+    /// "ban", "captcha", ...
+    pub kind: String,
+    pub duration: String,
+}
+
+/// Which IDS wrote an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdsEngine {
+    Suricata,
+    Snort,
+}
+
+impl IdsEngine {
+    pub fn label(self) -> &'static str {
+        match self {
+            IdsEngine::Suricata => "suricata",
+            IdsEngine::Snort => "snort",
+        }
+    }
+}
+
+/// The formats rampart reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdsFormat {
+    /// Suricata's EVE JSON (`eve.json`), alert events.
+    SuricataEve,
+    /// Snort 3's `alert_json` logger.
+    SnortJson,
+    /// Snort's `alert_fast` logger.
+    SnortFast,
+}
+
+/// The tail of one IDS alert file, as read this collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdsLog {
+    pub path: String,
+    pub format: IdsFormat,
+    /// The file's size and inode when read (a smaller size or another inode: rotated).
+    pub size: Option<u64>,
+    pub inode: Option<u64>,
+    /// Only the last bytes of the file are read: true when there was more before them.
+    pub cut: bool,
+    pub alerts: Vec<IdsAlert>,
+    /// Lines that were not alerts of the format (other event types, garbage, too long).
+    pub skipped: usize,
+}
+
+/// One IDS alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdsAlert {
+    pub engine: IdsEngine,
+    /// Unix seconds, when the timestamp could be read.
+    pub time: Option<i64>,
+    /// The timestamp as written.
+    pub timestamp: String,
+    pub gid: u32,
+    pub sid: u64,
+    pub rev: u32,
+    pub signature: String,
+    pub category: Option<String>,
+    /// Suricata's severity or Snort's priority: 1 is the most severe.
+    pub priority: Option<u32>,
+    pub proto: Option<String>,
+    pub src: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dst: Option<IpAddr>,
+    pub dst_port: Option<u16>,
+    /// "allowed", "blocked", "alert", "drop"...
+    pub action: Option<String>,
+}
+
+/// What fail2ban's jails are configured to read, and what is there to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JailSources {
+    /// Jails as the configuration files define them (precedence applied).
+    pub jails: Vec<JailConfig>,
+    /// A systemd journal exists on the host (`/run/log/journal` or `/var/log/journal`).
+    pub journal: bool,
+    /// The log files the running jails poll, as `stat` sees them.
+    pub files: Vec<LogFileStat>,
+}
+
+/// One jail section of fail2ban's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JailConfig {
+    pub name: String,
+    pub enabled: bool,
+    /// `file:line` of the value that decided each setting.
+    pub enabled_at: Option<String>,
+    pub backend: Option<String>,
+    pub backend_at: Option<String>,
+    pub logpath: Vec<String>,
+    pub logpath_at: Option<String>,
+}
+
+/// A log file as `stat` saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFileStat {
+    pub path: String,
+    pub exists: bool,
+    /// "regular file", "directory", "symbolic link"...
+    pub kind: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// The host's own HTTPS page, fetched on the host (read-only, a GET of `/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpsFetch {
+    pub url: String,
+    pub status: Option<u16>,
+    /// The Strict-Transport-Security header, when sent.
+    pub hsts: Option<String>,
+    pub error: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -44,6 +44,10 @@ fn expected() -> BTreeSet<(String, String)> {
         ("vpn1", "VPN-PEER-STALE"),
         // No IDS is packaged for this Debian release (docs/lab.md).
         ("edge", "IDS-MISSING"),
+        // The defences (issue 14): web1 sends HSTS, web2 does not; vpn1's sshd-journal jail
+        // reads a journal the host does not have.
+        ("web2", "TLS-NO-HSTS"),
+        ("vpn1", "IPS-JAIL-BLIND"),
     ]
     .iter()
     .map(|(h, c)| (h.to_string(), c.to_string()))

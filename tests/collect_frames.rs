@@ -10,7 +10,7 @@ use rampart::ssh::command::parse_frames;
 use rampart::state::{Decision, HostState, KnownService, Manager, Policy, Protocol};
 
 /// When the frames were captured (Unix seconds); certificates' days left count from here.
-const CAPTURED_AT: i64 = 1_795_529_940;
+const CAPTURED_AT: i64 = 1_796_531_122;
 
 fn load(host: &str) -> HostState {
     let dir = format!(
@@ -87,7 +87,38 @@ fn deliberate_misconfigurations_are_visible() {
         .unwrap();
     assert!((5..=12).contains(&leaf.days_left(CAPTURED_AT)), "{leaf:?}");
 
+    // web2 answers its own HTTPS without HSTS; web1 with it.
+    let https = web2.defences.https.ok().unwrap();
+    assert!(
+        https
+            .iter()
+            .all(|f| f.status == Some(200) && f.hsts.is_none()),
+        "{https:?}"
+    );
+    let web1_https = load("web1").defences.https.ok().unwrap().clone();
+    assert!(
+        web1_https.iter().any(|f| f.hsts.is_some()),
+        "{web1_https:?}"
+    );
+
     let vpn1 = load("vpn1");
+    // The blind jail: systemd backend, no journal on the host.
+    let js = vpn1.defences.jail_sources.ok().unwrap();
+    assert!(!js.journal);
+    assert!(
+        js.jails
+            .iter()
+            .any(|j| j.name == "sshd-journal" && j.enabled)
+    );
+    let f2b = vpn1.fail2ban.ok().unwrap();
+    assert!(
+        f2b.jails
+            .iter()
+            .any(|j| j.name == "sshd-journal" && j.journal_matches.is_some())
+    );
+    // CrowdSec runs on edge (offline), and nowhere else.
+    assert!(load("edge").defences.crowdsec.ok().unwrap().running);
+    assert!(!matches!(&vpn1.defences.crowdsec, rampart::state::Probed::Ok(c) if c.running));
     assert_eq!(vpn1.sshd.ok().unwrap().password_authentication, Some(true));
     let wg = vpn1.vpn.ok().unwrap().wireguard.ok().unwrap().clone();
     assert!(

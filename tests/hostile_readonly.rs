@@ -227,4 +227,12 @@ fn read_only_runs_send_only_allow_listed_commands() {
         seen.get("nft").copied().unwrap_or(0) >= 2 * HOSTS.len(),
         "{seen:?}"
     );
+    // The defence probes (CrowdSec, IDS files, jail files, the host's own HTTPS page) ran
+    // everywhere too, inside the allow-list.
+    for p in ["crowdsec", "ids", "fail2ban-jails", "https-self"] {
+        assert!(
+            seen.get(p).copied().unwrap_or(0) >= 2 * HOSTS.len(),
+            "{p}: {seen:?}"
+        );
+    }
 }

@@ -26,6 +26,7 @@ pub mod kind {
     pub const LIVE_PORT_SCAN: &str = "LIVE-PORT-SCAN";
     pub const LIVE_SYN_FLOOD: &str = "LIVE-SYN-FLOOD";
     pub const LIVE_TRAFFIC_SPIKE: &str = "LIVE-TRAFFIC-SPIKE";
+    pub const IDS_ALERT: &str = "IDS-ALERT";
 }
 
 /// Something that holds now on a host. Same kind and key on the same host = same alert.
@@ -403,6 +404,72 @@ pub fn traffic_spike(rate: f64, baseline: f64, t: &Thresholds) -> Vec<Condition>
                 t.traffic_spike_factor
             )),
     ]
+}
+
+/// An IDS's priority (Suricata severity, Snort priority: 1 is the most severe) as ours.
+pub fn ids_severity(priority: Option<u32>) -> Severity {
+    match priority {
+        Some(1) => Severity::High,
+        Some(2) => Severity::Medium,
+        Some(p) if p >= 3 => Severity::Low,
+        // Unknown (or 0, which Snort uses for "none"): lean towards attention.
+        _ => Severity::Medium,
+    }
+}
+
+/// IDS-ALERT: one condition per (IDS, rule, source, destination) among the alerts seen in
+/// the hold window, `(seen at, alert, file)`; repeats are counted, not raised again.
+pub fn ids_alerts(recent: &[(i64, crate::state::IdsAlert, String)]) -> Vec<Condition> {
+    let mut groups: BTreeMap<String, Vec<&(i64, crate::state::IdsAlert, String)>> = BTreeMap::new();
+    for r in recent {
+        let a = &r.1;
+        let key = format!(
+            "{}:{}:{}:{}>{}",
+            a.engine.label(),
+            a.gid,
+            a.sid,
+            a.src.map_or_else(|| "?".to_string(), |x| x.to_string()),
+            a.dst.map_or_else(|| "?".to_string(), |x| x.to_string()),
+        );
+        groups.entry(key).or_default().push(r);
+    }
+    groups
+        .into_iter()
+        .filter_map(|(key, rs)| {
+            let last = rs.iter().max_by_key(|r| r.0)?;
+            let a = &last.1;
+            let best = rs
+                .iter()
+                .filter_map(|r| r.1.priority)
+                .filter(|p| *p > 0)
+                .min();
+            let port = a.dst_port.map(|p| format!(":{p}")).unwrap_or_default();
+            let mut c = Condition::new(kind::IDS_ALERT, key, ids_severity(best.or(a.priority)))
+                .check(format!("ids/{}", a.engine.label()))
+                .summary(format!(
+                    "{} [{}:{}:{}] {}: {} -> {}{port} ({} in the last hour)",
+                    a.engine.label(),
+                    a.gid,
+                    a.sid,
+                    a.rev,
+                    a.signature,
+                    a.src.map_or_else(|| "?".to_string(), |x| x.to_string()),
+                    a.dst.map_or_else(|| "?".to_string(), |x| x.to_string()),
+                    rs.len()
+                ))
+                .evidence(format!("{}: last at {}", last.2, a.timestamp));
+            if let Some(cat) = &a.category {
+                c = c.evidence(format!("classification: {cat}"));
+            }
+            if let Some(p) = best {
+                c = c.evidence(format!("priority {p}"));
+            }
+            if let Some(act) = &a.action {
+                c = c.evidence(format!("action: {act}"));
+            }
+            Some(c)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -127,6 +127,7 @@ struct HostMemory {
     /// Moving baseline of rx+tx bytes/s and how many samples fed it.
     rate_baseline: f64,
     rate_samples: u32,
+    ids: super::ids::IdsMemory,
 }
 
 /// The alert engine.
@@ -150,6 +151,7 @@ const GROUP_F2B_SEEN: &str = "fail2ban-seen";
 const GROUP_SCAN: &str = "scan";
 const GROUP_SYN: &str = "syn";
 const GROUP_SPIKE: &str = "spike";
+const GROUP_IDS: &str = "ids";
 
 /// Samples before the traffic baseline is trusted.
 const SPIKE_WARMUP: u32 = 5;
@@ -418,6 +420,27 @@ impl AlertEngine {
             }
             mem.counters = Some(c.clone());
         }
+        // CrowdSec's ban decisions are bans too: a banned address still seen in traffic is
+        // F2B-BANNED-STILL-SEEN whichever IPS banned it.
+        if let Probed::Ok(cs) = &state.defences.crowdsec {
+            let mut banned: Vec<IpAddr> = match &state.fail2ban {
+                Probed::Ok(f) => f
+                    .jails
+                    .iter()
+                    .flat_map(|j| j.banned.iter().copied())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for ip in cs.banned() {
+                if !banned.contains(&ip) {
+                    banned.push(ip);
+                }
+            }
+            mem.banned = banned;
+        }
+        if let Probed::Ok(logs) = &state.defences.ids {
+            pending.push((GROUP_IDS, mem.ids.observe(logs, now)));
+        }
         for (group, conds) in pending {
             events.extend(self.observe(&host, group, conds, now));
         }
@@ -550,6 +573,30 @@ mod tests {
         s.services = Probed::NotInstalled { tool: ni() };
         s.counters = Probed::NotInstalled { tool: ni() };
         s
+    }
+
+    #[test]
+    fn crowdsec_bans_join_the_banned_list_and_leave_it() {
+        use crate::state::{Crowdsec, CrowdsecDecision};
+        let mut e = AlertEngine::new(Thresholds::default());
+        let ip: IpAddr = "203.0.113.77".parse().unwrap();
+        let mut s = complete_state("edge");
+        s.defences.crowdsec = Probed::Ok(Crowdsec {
+            running: true,
+            decisions: vec![CrowdsecDecision {
+                kind: "ban".into(),
+                scope: "Ip".into(),
+                value: ip.to_string(),
+                ip: Some(ip),
+                ..CrowdsecDecision::default()
+            }],
+            error: None,
+        });
+        e.observe_state(&s, &[], 0);
+        assert_eq!(e.hosts["edge"].banned, vec![ip]);
+        s.defences.crowdsec = Probed::Ok(Crowdsec::default());
+        e.observe_state(&s, &[], 10);
+        assert!(e.hosts["edge"].banned.is_empty());
     }
 
     #[test]

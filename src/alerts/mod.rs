@@ -22,6 +22,7 @@
 pub mod detect;
 pub mod engine;
 pub mod http;
+pub mod ids;
 pub mod secret;
 pub mod sinks;
 pub mod thresholds;

@@ -13,8 +13,12 @@
 //! part as fresh that the fingerprint cannot vouch for: on any doubt the probe runs.
 
 pub mod counters;
+pub mod crowdsec;
 pub mod facts;
 pub mod fail2ban;
+pub mod https;
+pub mod ids;
+pub mod jails;
 pub mod listeners;
 pub mod nginx;
 pub mod probes;

@@ -4,7 +4,7 @@
 //! TLS protocols and certificate paths. Pure: no I/O.
 
 use super::{ParseError, check_size, clean};
-use crate::state::{LimitReq, LimitReqZone, Nginx, NginxListen, NginxServer};
+use crate::state::{LimitReq, LimitReqZone, Nginx, NginxHeader, NginxListen, NginxServer};
 
 const WHAT: &str = "nginx -T";
 
@@ -417,6 +417,112 @@ fn server_of(
     s
 }
 
+/// The headers one level (http, server, location) sets itself.
+#[derive(Default)]
+struct LevelHeaders {
+    /// Where its first `add_header` is: a level with any `add_header` inherits none.
+    first_add_header: Option<String>,
+    /// Its own Strict-Transport-Security, from `add_header` or headers-more's
+    /// `more_set_headers` (which is not subject to the inheritance rule).
+    hsts: Option<NginxHeader>,
+    hsts_from_more: bool,
+}
+
+fn level_headers(block: &[Directive]) -> LevelHeaders {
+    let mut h = LevelHeaders::default();
+    for d in block.iter().filter(|d| d.block.is_none()) {
+        match d.name.as_str() {
+            "add_header" => {
+                if h.first_add_header.is_none() {
+                    h.first_add_header = Some(format!("{}:{}", clean(&d.file), d.line));
+                }
+                if d.args
+                    .first()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("strict-transport-security"))
+                {
+                    h.hsts = Some(NginxHeader {
+                        value: d.args.get(1).map(|v| clean(v)).unwrap_or_default(),
+                        always: d.args.iter().skip(2).any(|a| a == "always"),
+                        file: clean(&d.file),
+                        line: d.line,
+                    });
+                }
+            }
+            "more_set_headers" => {
+                for a in &d.args {
+                    if let Some((name, value)) = a.split_once(':')
+                        && name
+                            .trim()
+                            .eq_ignore_ascii_case("strict-transport-security")
+                    {
+                        h.hsts = Some(NginxHeader {
+                            value: clean(value.trim()),
+                            always: true,
+                            file: clean(&d.file),
+                            line: d.line,
+                        });
+                        h.hsts_from_more = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    h
+}
+
+/// The HSTS a level sends, given what its parent sends (nginx: a level with an `add_header`
+/// of its own inherits none of its parent's).
+fn effective(own: &LevelHeaders, parent: &Option<NginxHeader>) -> Option<NginxHeader> {
+    if own.hsts.is_some() {
+        return own.hsts.clone();
+    }
+    if own.first_add_header.is_some() {
+        None
+    } else {
+        parent.clone()
+    }
+}
+
+fn hsts_in_locations(
+    dirs: &[Directive],
+    parent: &Option<NginxHeader>,
+    server: &mut NginxServer,
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for d in dirs {
+        let Some(block) = &d.block else { continue };
+        if d.name != "location" {
+            continue;
+        }
+        let own = level_headers(block);
+        let eff = effective(&own, parent);
+        if parent.is_some() && eff.is_none() {
+            server.hsts_dropped_in.push(format!(
+                "location {} at {}:{} (its add_header at {})",
+                clean(&d.args.join(" ")),
+                clean(&d.file),
+                d.line,
+                own.first_add_header.clone().unwrap_or_default()
+            ));
+        }
+        hsts_in_locations(block, &eff, server, depth + 1);
+    }
+}
+
+/// Fills a server's HSTS fields from its block and the http level's HSTS.
+fn apply_hsts(server: &mut NginxServer, d: &Directive, http_hsts: &Option<NginxHeader>) {
+    let block = d.block.as_deref().unwrap_or_default();
+    let own = level_headers(block);
+    server.own_add_header = own.first_add_header.clone();
+    server.hsts = effective(&own, http_hsts);
+    let eff = server.hsts.clone();
+    hsts_in_locations(block, &eff, server, 0);
+}
+
 /// Parses `nginx -T` output (stderr and stdout together).
 pub fn parse(text: &str) -> Result<Nginx, ParseError> {
     check_size(WHAT, text)?;
@@ -484,11 +590,14 @@ pub fn parse(text: &str) -> Result<Nginx, ParseError> {
                 _ => {}
             }
         }
+        n.http_hsts = level_headers(block).hsts;
         for d in block
             .iter()
             .filter(|d| d.name == "server" && d.block.is_some())
         {
-            n.servers.push(server_of(d, &limits, &n.ssl_protocols));
+            let mut s = server_of(d, &limits, &n.ssl_protocols);
+            apply_hsts(&mut s, d, &n.http_hsts);
+            n.servers.push(s);
         }
     }
     Ok(n)
@@ -532,6 +641,29 @@ mod tests {
         let t = "# configuration file /e/nginx.conf:\ninclude /e/nginx.conf;\nhttp { server { listen 81; } }\n";
         let n = parse(t).unwrap();
         assert!(!n.servers.is_empty());
+    }
+
+    #[test]
+    fn add_header_inheritance_decides_hsts() {
+        let t = "# configuration file /e/nginx.conf:\n\
+                 http {\n\
+                 add_header Strict-Transport-Security \"max-age=63072000\" always;\n\
+                 server { listen 443 ssl; server_name a; location / { } location /api { add_header X-Frame-Options DENY; } }\n\
+                 server { listen 443 ssl; server_name b; add_header X-Content-Type-Options nosniff; }\n\
+                 server { listen 443 ssl; server_name c; add_header X-A 1; add_header Strict-Transport-Security max-age=300; }\n\
+                 }\n";
+        let n = parse(t).unwrap();
+        assert_eq!(n.http_hsts.as_ref().unwrap().line, 2);
+        let a = &n.servers[0];
+        assert!(a.hsts.as_ref().unwrap().always);
+        assert_eq!(a.hsts_dropped_in.len(), 1, "{:?}", a.hsts_dropped_in);
+        assert!(a.hsts_dropped_in[0].starts_with("location /api at /e/nginx.conf:3"));
+        let b = &n.servers[1];
+        assert!(b.hsts.is_none(), "a server add_header drops the http one");
+        assert_eq!(b.own_add_header.as_deref(), Some("/e/nginx.conf:4"));
+        let c = &n.servers[2];
+        assert_eq!(c.hsts.as_ref().unwrap().value, "max-age=300");
+        assert!(!c.hsts.as_ref().unwrap().always);
     }
 
     #[test]

@@ -27,7 +27,10 @@
 use crate::ssh::{Frame, ReadCommand};
 use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, StateError, Vpn};
 
-use super::{counters, facts, fail2ban, firewall, listeners, nginx, services, sshd, tls, ufw, vpn};
+use super::{
+    counters, crowdsec, facts, fail2ban, firewall, https, ids, jails, listeners, nginx, services,
+    sshd, tls, ufw, vpn,
+};
 
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.
 macro_rules! probe {
@@ -154,11 +157,63 @@ pub const PROBES: &[ReadCommand] = &[
         "command -v fail2ban-client >/dev/null 2>&1 || exit 127; \
          k=/var/run/fail2ban/fail2ban.sock; py=; \
          if [ -S \"$k\" ]; then read -r py < \"$(command -v fail2ban-client)\"; py=${py#\\#!}; py=${py%% *}; fi; \
+         o=$( \
          if [ -n \"$py\" ] && [ -x \"$py\" ]; then \"$py\" -c 'exec(\"import sys\\ntry:\\n    from fail2ban.client.csocket import CSocket\\n    from fail2ban.client.beautifier import Beautifier\\nexcept Exception:\\n    sys.exit(3)\\nk = sys.argv[1]\\ntry:\\n    s = CSocket(k)\\nexcept PermissionError:\\n    print(\\\"ERROR  Permission denied to socket: \\\" + k + \\\", (you must be root)\\\")\\n    sys.exit(255)\\nexcept OSError:\\n    print(\\\"ERROR  Failed to access socket path: \\\" + k + \\\". Is fail2ban running?\\\")\\n    sys.exit(255)\\ndef q(c):\\n    b = Beautifier()\\n    b.setInputCmd(c)\\n    r = s.send(c)\\n    return r[0], (b.beautify(r[1]) if r[0] == 0 else b.beautifyError(r[1])), r[1]\\nrc, text, v = q([\\\"status\\\"])\\nprint(text)\\nif rc != 0:\\n    sys.exit(255)\\nfor j in [x.strip() for x in dict(v).get(\\\"Jail list\\\", \\\"\\\").split(\\\",\\\") if x.strip()]:\\n    print(\\\"### jail \\\" + j)\\n    print(q([\\\"status\\\", j])[1])\\ns.close()\\n\")' \"$k\"; rc=$?; [ \"$rc\" -eq 3 ] || exit \"$rc\"; fi; \
          s=$(fail2ban-client status 2>&1); rc=$?; printf '%s\\n' \"$s\"; \
          [ \"$rc\" -eq 0 ] || exit \"$rc\"; \
          for j in $(printf '%s\\n' \"$s\" | sed -n 's/.*Jail list:[[:space:]]*//p' | tr ',' ' '); do \
-         printf '### jail %s\\n' \"$j\"; fail2ban-client status \"$j\" 2>&1; done"
+         printf '### jail %s\\n' \"$j\"; fail2ban-client status \"$j\" 2>&1; done); rc=$?; \
+         printf '%s\\n' \"$o\"; [ \"$rc\" -eq 0 ] || exit \"$rc\"; \
+         printf '%s\\n' \"$o\" | sed -n 's/.*File list:[[:space:]]*//p' | tr -s ' \\t' '\\n\\n' | head -n 64 | \
+         while IFS= read -r f; do [ -n \"$f\" ] || continue; \
+         if [ -e \"$f\" ]; then stat -c '### stat %F|%s|%n' -- \"$f\"; else printf '### stat missing|0|%s\\n' \"$f\"; fi; \
+         done"
+    ),
+    // The jail files fail2ban reads (no fail2ban-client call), and whether a journal exists
+    // for the systemd backend to read.
+    probe!(
+        "fail2ban-jails",
+        "command -v fail2ban-client >/dev/null 2>&1 || exit 127; \
+         for f in /etc/fail2ban/paths-common.conf /etc/fail2ban/paths-debian.conf; do \
+         [ -f \"$f\" ] && { printf '### paths %s\\n' \"$f\"; head -c 65536 \"$f\"; echo; }; done; \
+         for f in /etc/fail2ban/jail.conf /etc/fail2ban/jail.d/*.conf /etc/fail2ban/jail.local /etc/fail2ban/jail.d/*.local; do \
+         [ -f \"$f\" ] && { printf '### file %s\\n' \"$f\"; head -c 262144 \"$f\"; echo; }; done; \
+         j=no; for d in /run/log/journal /var/log/journal; do \
+         [ -n \"$(find \"$d\" -name '*.journal' 2>/dev/null | head -n 1)\" ] && j=yes; done; \
+         printf '### journal %s\\n' \"$j\"; exit 0"
+    ),
+    // CrowdSec: its agent in this network namespace (the PID namespace may be shared), and,
+    // where it runs, its decisions, read-only (cscli takes about half a second: skipped
+    // where no agent runs).
+    probe!(
+        "crowdsec",
+        "command -v cscli >/dev/null 2>&1 || exit 127; n=$(readlink /proc/self/ns/net); \
+         for p in /proc/[0-9]*; do read -r c 2>/dev/null < \"$p/comm\" || continue; \
+         [ \"$c\" = crowdsec ] && [ \"$(readlink \"$p/ns/net\" 2>/dev/null)\" = \"$n\" ] && { echo '### running'; r=1; break; }; \
+         done; [ -n \"$r\" ] || { echo '### decisions skipped'; exit 0; }; \
+         o=$(cscli decisions list -o json); rc=$?; printf '### decisions %s\\n' \"$rc\"; \
+         printf '%s\\n' \"$o\" | head -c 4194304; exit 0"
+    ),
+    // IDS alert files: only their last 256 KiB, whatever their size.
+    probe!(
+        "ids",
+        "found=; for s in 'suricata-eve /var/log/suricata/eve.json' 'snort-json /var/log/snort/alert_json.txt' \
+         'snort-fast /var/log/snort/alert_fast.txt'; do set -- $s; [ -f \"$2\" ] || continue; found=1; \
+         printf '### ids %s %s %s\\n' \"$1\" \"$(stat -c '%s %i' -- \"$2\")\" \"$2\"; tail -c 262144 -- \"$2\"; echo; done; \
+         [ -n \"$found\" ] || command -v suricata >/dev/null 2>&1 || command -v snort >/dev/null 2>&1 || exit 127; exit 0"
+    ),
+    // The host's own HTTPS page, from every `listen ... ssl` address nginx has (wildcards and
+    // names become loopback, so nothing leaves the host): headers only, a GET of `/`.
+    probe!(
+        "https-self",
+        "command -v nginx >/dev/null 2>&1 || exit 127; command -v curl >/dev/null 2>&1 || exit 127; \
+         nginx -T 2>/dev/null | sed -n '/^[[:space:]]*listen[[:space:]].*[[:space:]]ssl[[:space:];]/s/^[[:space:]]*listen[[:space:]][[:space:]]*\\([^;[:space:]]*\\).*/\\1/p' \
+         | sort -u | head -n 8 | while IFS= read -r l; do \
+         case \"$l\" in unix:*) continue;; \\[*\\]:*|*:*) a=${l%:*}; p=${l##*:};; *[!0-9]*) a=$l; p=80;; *) a=127.0.0.1; p=$l;; esac; \
+         case \"$a\" in '*'|0.0.0.0) a=127.0.0.1;; '[::]') a='[::1]';; \\[*\\]) ;; *[!0-9.]*) a=127.0.0.1;; esac; \
+         case \"$p\" in ''|*[!0-9]*) continue;; esac; \
+         printf '### url https://%s:%s/\\n' \"$a\" \"$p\"; \
+         curl -ksS --noproxy '*' --proto =https --max-time 5 -o /dev/null -D - \"https://$a:$p/\" 2>&1; done; exit 0"
     ),
     // Private and preshared keys are blanked on the host, before they travel.
     probe!(
@@ -386,6 +441,10 @@ fn tool_of(probe: &str) -> &'static str {
         "sshd" => "sshd",
         "nginx" => "nginx",
         "services" => "ps",
+        "fail2ban-jails" => "fail2ban",
+        "crowdsec" => "cscli",
+        "ids" => "suricata/snort",
+        "https-self" => "nginx/curl",
         _ => "sh",
     }
 }
@@ -838,6 +897,7 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         other => other.map(|_| crate::state::Services::default()),
     };
     let counters = build_counters(frames);
+    let defences = build_defences(frames);
 
     let mut errors = Vec::new();
     for p in PROBES {
@@ -861,7 +921,38 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         tls,
         services,
         counters,
+        defences,
         errors,
+    }
+}
+
+/// CrowdSec, IDS files, the jails' sources (with the `stat`s the fail2ban probe made of
+/// the files its running jails poll) and the host's own HTTPS answer.
+fn build_defences(frames: &[Frame]) -> crate::state::Defences {
+    let crowdsec = match frame(frames, "crowdsec") {
+        Probed::Ok(o) => parsed("crowdsec", crowdsec::parse_probe(&o.stdout, &o.stderr)),
+        other => other.map(|_| crate::state::Crowdsec::default()),
+    };
+    let ids = match strict(frames, "ids") {
+        Probed::Ok(t) => parsed("ids", ids::parse_probe(&t)),
+        other => other.map(|_| Vec::new()),
+    };
+    let mut jail_sources = match strict(frames, "fail2ban-jails") {
+        Probed::Ok(t) => parsed("fail2ban-jails", jails::parse_probe(&t)),
+        other => other.map(|_| crate::state::JailSources::default()),
+    };
+    if let (Probed::Ok(js), Probed::Ok(o)) = (&mut jail_sources, frame(frames, "fail2ban")) {
+        js.files = o.stdout.lines().filter_map(jails::parse_stat).collect();
+    }
+    let https = match strict(frames, "https-self") {
+        Probed::Ok(t) => parsed("https-self", https::parse_probe(&t)),
+        other => other.map(|_| Vec::new()),
+    };
+    crate::state::Defences {
+        crowdsec,
+        ids,
+        jail_sources,
+        https,
     }
 }
 

@@ -136,6 +136,7 @@ pub fn build(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixError> {
         "ssh-disable-password-auth" => sshd_dropin(spec, i, SshdFix::Password),
         "ssh-disable-root-login" => sshd_dropin(spec, i, SshdFix::RootLogin),
         "nginx-add-rate-limit" => nginx_rate_limit(spec, i),
+        "nginx-add-hsts" => nginx_hsts(spec, i),
         "vpn-restart-interface" => vpn_restart(spec, i),
         other => Err(FixError::UnknownFix(other.to_string())),
     }
@@ -1245,6 +1246,90 @@ fn nginx_rate_limit(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixE
             MutatingCommand::new(spec.id, "sh")
                 .arg("-c")
                 .arg(NGINX_RELOAD),
+        ),
+    });
+    Ok(b)
+}
+
+const NGINX_HSTS_FILE: &str = "/etc/nginx/conf.d/rampart-hsts.conf";
+/// nginx's reload returns before the new workers answer; the re-verification fetches the
+/// host's own HTTPS page, so give them a moment.
+const NGINX_RELOAD_SETTLE: &str = "PATH=$PATH:/usr/sbin:/sbin; \
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then systemctl reload nginx; else nginx -s reload; fi \
+&& sleep 1";
+
+/// The HSTS drop-in: fixed text (one year; no includeSubDomains or preload, which commit
+/// other names and cannot be undone quickly).
+pub const NGINX_HSTS_CONF: &str = "# written by rampart (fix nginx-add-hsts)\n\
+add_header Strict-Transport-Security \"max-age=31536000\" always;\n";
+
+fn nginx_hsts(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixError> {
+    let n = match &i.state.nginx {
+        Probed::Ok(n) => n,
+        other => {
+            return Err(i.precondition(spec, format!("nginx is {}", other.status_label())));
+        }
+    };
+    let mut b = built(
+        vec![Expect::FindingsGone {
+            checks: spec.resolves,
+            port: None,
+        }],
+        i.ssh_port(),
+    );
+    let missing = i.findings().iter().any(|f| f.check == "TLS-NO-HSTS");
+    let ours = n
+        .http_hsts
+        .as_ref()
+        .is_some_and(|h| h.file == NGINX_HSTS_FILE);
+    if !missing || ours {
+        b.notes.push(format!(
+            "{}: nginx already sends Strict-Transport-Security{}: nothing to do",
+            i.host.name,
+            if ours {
+                " (rampart-hsts.conf present)"
+            } else {
+                ""
+            }
+        ));
+        return Ok(b);
+    }
+    if !n.syntax_ok {
+        return Err(i.precondition(spec, "nginx -t fails already: fix the configuration first"));
+    }
+    // An http-level header reaches only the levels that set no add_header of their own.
+    let unreachable: Vec<String> = n
+        .servers
+        .iter()
+        .filter(|s| s.serves_tls() && s.hsts.is_none())
+        .filter_map(|s| s.own_add_header.clone())
+        .chain(
+            n.servers
+                .iter()
+                .filter(|s| s.serves_tls())
+                .flat_map(|s| s.hsts_dropped_in.iter().cloned()),
+        )
+        .collect();
+    if !unreachable.is_empty() {
+        return Err(i.precondition(
+            spec,
+            format!(
+                "an http-level add_header would not reach levels with add_headers of their own ({}): add Strict-Transport-Security there by hand",
+                unreachable.join("; ")
+            ),
+        ));
+    }
+    b.drop_in(DropIn {
+        fix: spec.id,
+        file: NGINX_HSTS_FILE,
+        content: NGINX_HSTS_CONF.as_bytes().to_vec(),
+        why: " (http level: every server without add_headers of its own inherits it)",
+        test: ("nginx -t (the drop-in is removed if it fails)", NGINX_TEST),
+        reload: (
+            "reload nginx",
+            MutatingCommand::new(spec.id, "sh")
+                .arg("-c")
+                .arg(NGINX_RELOAD_SETTLE),
         ),
     });
     Ok(b)

@@ -211,6 +211,17 @@ pub static FIXES: &[FixSpec] = &[
         rollback: "remove the drop-in, nginx -t, reload",
     },
     FixSpec {
+        id: "nginx-add-hsts",
+        title: "an http-level add_header Strict-Transport-Security \"max-age=31536000\" always in conf.d/rampart-hsts.conf, nginx -t, reload",
+        resolves: &["TLS-NO-HSTS"],
+        risk: Risk::Medium,
+        rollback_timer: false,
+        params: &[],
+        preconditions: "nginx installed, its configuration valid, and no TLS server or location with add_headers of its own (which would not inherit the header)",
+        verification: "re-collect: every TLS server sends Strict-Transport-Security, in nginx -T and in the host's own HTTPS answer; no TLS-NO-HSTS",
+        rollback: "remove the drop-in, nginx -t, reload (browsers keep HSTS for max-age)",
+    },
+    FixSpec {
         id: "vpn-restart-interface",
         title: "bring a WireGuard interface down and up again (systemctl restart wg-quick@IF where systemd is PID 1)",
         resolves: &["VPN-DOWN"],
@@ -268,6 +279,6 @@ mod tests {
             // Whatever can cut access has a rollback timer.
             assert_eq!(f.risk == Risk::High, f.rollback_timer, "{}", f.id);
         }
-        assert_eq!(FIXES.len(), 11);
+        assert_eq!(FIXES.len(), 12);
     }
 }

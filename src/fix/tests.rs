@@ -418,4 +418,33 @@ fn default_deny_plan_reads_in_words() {
     .unwrap();
     assert_eq!(p.description.steps.len(), 1);
     assert!(p.description.rules_added.is_empty() && p.description.guard.is_empty());
+
+#[test]
+fn hsts_fix_is_a_tested_drop_in_and_refuses_where_it_would_not_reach() {
+    let inv = inv();
+    let web2 = load("web2");
+    let p = plan(&inv, &web2, "nginx-add-hsts", &[], &bastion()).unwrap();
+    let t = texts(&p);
+    assert_eq!(t.len(), 3, "{t:?}");
+    assert!(t[0].contains("/etc/nginx/conf.d/rampart-hsts.conf"));
+    assert!(t[1].contains("nginx -t"));
+    assert!(t[2].contains("reload"));
+    let stdin = String::from_utf8(p.steps[0].command.stdin_bytes().unwrap().to_vec()).unwrap();
+    assert!(
+        stdin.contains("add_header Strict-Transport-Security \"max-age=31536000\" always;"),
+        "{stdin}"
+    );
+    assert!(p.rollback.is_none());
+    // web1 sends HSTS already: nothing to do.
+    let p = plan(&inv, &load("web1"), "nginx-add-hsts", &[], &bastion()).unwrap();
+    assert!(p.is_noop(), "{:?}", texts(&p));
+    // A server with add_headers of its own would not inherit an http-level header: refused.
+    let mut web2 = load("web2");
+    if let Probed::Ok(n) = &mut web2.nginx {
+        for s in n.servers.iter_mut().filter(|s| s.serves_tls()) {
+            s.own_add_header = Some("/etc/nginx/sites-enabled/lab:12".into());
+        }
+    }
+    let e = plan(&inv, &web2, "nginx-add-hsts", &[], &bastion()).unwrap_err();
+    assert!(e.to_string().contains("sites-enabled/lab:12"), "{e}");
 }

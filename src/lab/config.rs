@@ -160,6 +160,8 @@ pub enum Daemon {
     NodeExporter,
     Boringtun,
     Listener(u16),
+    Crowdsec,
+    ZabbixAgent,
 }
 
 impl Daemon {
@@ -171,6 +173,8 @@ impl Daemon {
             Daemon::NodeExporter => "node_exporter".into(),
             Daemon::Boringtun => "boringtun".into(),
             Daemon::Listener(p) => format!("listener:{p}"),
+            Daemon::Crowdsec => "crowdsec".into(),
+            Daemon::ZabbixAgent => "zabbix_agentd".into(),
         }
     }
 
@@ -183,6 +187,8 @@ impl Daemon {
             Daemon::NodeExporter => "/run/rampart-lab/node_exporter.pid".into(),
             Daemon::Boringtun => "/run/rampart-lab/boringtun.pid".into(),
             Daemon::Listener(p) => format!("/run/rampart-lab/listener-{p}.pid"),
+            Daemon::Crowdsec => "/run/rampart-lab/crowdsec.pid".into(),
+            Daemon::ZabbixAgent => "/run/rampart-lab/zabbix_agentd.pid".into(),
         }
     }
 }
@@ -207,6 +213,10 @@ pub struct HostSpec {
     pub wireguard: Option<WgRole>,
     /// Light scale host: only sshd.
     pub light: bool,
+    /// CrowdSec's agent and local API (offline: no Central API).
+    pub crowdsec: bool,
+    /// A Zabbix agent (passive checks from localhost only).
+    pub zabbix_agent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,12 +236,17 @@ pub struct Fail2banSettings {
     pub running: bool,
     /// Which ban action fits the host's firewall.
     pub nft: bool,
+    /// Also an enabled jail on the systemd backend, which reads nothing: the host has no
+    /// journal (IPS-JAIL-BLIND).
+    pub blind_jail: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NginxSettings {
     pub limit_req: bool,
     pub cert_days: u32,
+    /// The HTTPS server sends Strict-Transport-Security.
+    pub hsts: bool,
 }
 
 impl HostSpec {
@@ -251,6 +266,12 @@ impl HostSpec {
             d.push(Daemon::Boringtun);
         }
         d.extend(self.listeners.iter().map(|p| Daemon::Listener(*p)));
+        if self.crowdsec {
+            d.push(Daemon::Crowdsec);
+        }
+        if self.zabbix_agent {
+            d.push(Daemon::ZabbixAgent);
+        }
         d
     }
 
@@ -318,6 +339,16 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
             host: "vpn1",
             what: "WireGuard peer \"old-laptop\" (no endpoint) never completes a handshake",
             should_be: "remove stale peers",
+        },
+        Misconfiguration {
+            host: "web2",
+            what: "the HTTPS server sends no Strict-Transport-Security",
+            should_be: "add_header Strict-Transport-Security as on web1",
+        },
+        Misconfiguration {
+            host: "vpn1",
+            what: "fail2ban jail sshd-journal uses the systemd backend, but the host has no journal: it can never ban",
+            should_be: "a backend that reads a log the host writes (the sshd jail's /var/log/auth.log)",
         },
         Misconfiguration {
             host: "edge",
@@ -514,6 +545,7 @@ impl LabConfig {
         let f2b_ufw = Some(Fail2banSettings {
             running: true,
             nft: false,
+            blind_jail: false,
         });
         let mut hosts = vec![
             HostSpec {
@@ -532,12 +564,15 @@ impl LabConfig {
                 fail2ban: Some(Fail2banSettings {
                     running: true,
                     nft: true,
+                    blind_jail: false,
                 }),
                 nginx: None,
                 node_exporter: true,
                 listeners: vec![],
                 wireguard: Some(WgRole::Client),
                 light: false,
+                crowdsec: true,
+                zabbix_agent: false,
             },
             HostSpec {
                 name: "web1".into(),
@@ -553,11 +588,14 @@ impl LabConfig {
                 nginx: Some(NginxSettings {
                     limit_req: true,
                     cert_days: 365,
+                    hsts: true,
                 }),
                 node_exporter: true,
                 listeners: vec![],
                 wireguard: None,
                 light: false,
+                crowdsec: false,
+                zabbix_agent: false,
             },
             HostSpec {
                 name: "web2".into(),
@@ -572,15 +610,19 @@ impl LabConfig {
                 fail2ban: Some(Fail2banSettings {
                     running: false,
                     nft: false,
+                    blind_jail: false,
                 }),
                 nginx: Some(NginxSettings {
                     limit_req: false,
                     cert_days: 10,
+                    hsts: false,
                 }),
                 node_exporter: true,
                 listeners: vec![],
                 wireguard: None,
                 light: false,
+                crowdsec: false,
+                zabbix_agent: false,
             },
             HostSpec {
                 name: "vpn1".into(),
@@ -598,12 +640,15 @@ impl LabConfig {
                 fail2ban: Some(Fail2banSettings {
                     running: true,
                     nft: true,
+                    blind_jail: true,
                 }),
                 nginx: None,
                 node_exporter: true,
                 listeners: vec![],
                 wireguard: Some(WgRole::Server),
                 light: false,
+                crowdsec: false,
+                zabbix_agent: true,
             },
             HostSpec {
                 name: "app1".into(),
@@ -640,6 +685,8 @@ impl LabConfig {
                 listeners: vec![8000],
                 wireguard: None,
                 light: false,
+                crowdsec: false,
+                zabbix_agent: false,
             },
             HostSpec {
                 name: "db1".into(),
@@ -676,6 +723,8 @@ impl LabConfig {
                 listeners: vec![5432],
                 wireguard: None,
                 light: false,
+                crowdsec: false,
+                zabbix_agent: false,
             },
         ];
         for i in 1..=self.scale_hosts {
@@ -692,6 +741,8 @@ impl LabConfig {
                 listeners: vec![],
                 wireguard: None,
                 light: true,
+                crowdsec: false,
+                zabbix_agent: false,
             });
         }
         hosts
@@ -794,7 +845,75 @@ pub fn fail2ban_jail(cfg: &LabConfig, host: &HostSpec) -> String {
     // `sshd -E` writes bare messages without a syslog timestamp.
     s.push_str("datepattern = {NONE}\n");
     s.push_str("maxretry = 5\nfindtime = 10m\nbantime = 10m\n");
+    if matches!(host.fail2ban, Some(f) if f.blind_jail) {
+        // The deliberate mistake: the advice for systemd machines, on a host with no journal.
+        s.push_str("\n[sshd-journal]\nenabled = true\nfilter = sshd\nport = ssh\n");
+        s.push_str("backend = systemd\njournalmatch = _SYSTEMD_UNIT=ssh.service + _COMM=sshd\n");
+    }
     s
+}
+
+/// CrowdSec's configuration on a lab host: local API on loopback, no Central API (no
+/// `online_client`: nothing leaves the machine), no metrics listener, in the foreground.
+pub const CROWDSEC_CONF: &str = "# rampart lab: CrowdSec offline
+common:
+  daemonize: false
+  log_media: file
+  log_level: info
+  log_dir: /var/log/
+  working_dir: .
+config_paths:
+  config_dir: /etc/crowdsec/
+  data_dir: /var/lib/crowdsec/data/
+  simulation_path: /etc/crowdsec/simulation.yaml
+  hub_dir: /var/lib/crowdsec/hub/
+  index_path: /var/lib/crowdsec/hub/.index.json
+  notification_dir: /etc/crowdsec/notifications/
+  plugin_dir: /usr/lib/crowdsec/plugins/
+crowdsec_service:
+  acquisition_path: /etc/crowdsec/acquis.yaml
+  parser_routines: 1
+cscli:
+  output: human
+  color: 'no'
+db_config:
+  log_level: info
+  type: sqlite
+  db_path: /var/lib/crowdsec/data/crowdsec.db
+  use_wal: true
+  flush:
+    max_items: 5000
+    max_age: 7d
+plugin_config:
+  user: nobody
+  group: nogroup
+api:
+  client:
+    insecure_skip_verify: false
+    credentials_path: /etc/crowdsec/local_api_credentials.yaml
+  server:
+    log_level: info
+    listen_uri: 127.0.0.1:8080
+    profiles_path: /etc/crowdsec/profiles.yaml
+    trusted_ips:
+      - 127.0.0.1
+      - ::1
+prometheus:
+  enabled: false
+";
+
+/// CrowdSec reads the lab's sshd log (no journal, no syslog daemon in the lab).
+pub const CROWDSEC_ACQUIS: &str =
+    "# rampart lab\nfilenames:\n  - /var/log/auth.log\nlabels:\n  type: syslog\n";
+
+/// The Zabbix agent of a lab host: passive checks from localhost only.
+pub fn zabbix_agent_conf(host: &HostSpec) -> String {
+    format!(
+        "# rampart lab\nPidFile=/run/zabbix/zabbix_agentd.pid\n\
+         LogFile=/var/log/zabbix-agent/zabbix_agentd.log\nLogFileSize=0\n\
+         Server=127.0.0.1\nListenIP=127.0.0.1\nHostname={}\n",
+        host.name
+    )
 }
 
 /// Override of the sshd filter's line prefix: `sshd -E` lines carry no host or pid.
@@ -847,10 +966,13 @@ pub fn nginx_site(host: &HostSpec) -> String {
          \tssl_certificate /etc/nginx/tls/{name}.crt;\n\
          \tssl_certificate_key /etc/nginx/tls/{name}.key;\n\
          \tssl_protocols TLSv1.2 TLSv1.3;\n\
-         \troot /var/www/html;\n\
-         \tlocation / {{",
+         \troot /var/www/html;",
         addr = host.address
     );
+    if matches!(host.nginx, Some(n) if n.hsts) {
+        s.push_str("\tadd_header Strict-Transport-Security \"max-age=31536000\" always;\n");
+    }
+    s.push_str("\tlocation / {\n");
     if limit {
         s.push_str("\t\tlimit_req zone=perip burst=20 nodelay;\n");
     }

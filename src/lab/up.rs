@@ -39,7 +39,20 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("/usr/bin/ss", "iproute2"),
     // The hostile suite audits through a sudoers policy (`rampart audit --print-sudoers`).
     ("/usr/bin/sudo", "sudo"),
+    ("/usr/bin/crowdsec", "crowdsec"),
+    ("/usr/bin/cscli", "crowdsec"),
+    ("/usr/sbin/zabbix_agentd", "zabbix-agent"),
+    // fail2ban's systemd backend (vpn1's blind jail) needs the journal bindings to start.
+    (
+        "/usr/lib/python3/dist-packages/systemd/journal.py",
+        "python3-systemd",
+    ),
+    ("/usr/bin/curl", "curl"),
 ];
+
+/// Written before crowdsec's package is installed: a non-empty Central API credentials
+/// file makes its postinst skip `cscli capi register`, so installing never calls out.
+const CROWDSEC_CAPI: &str = "/etc/crowdsec/online_api_credentials.yaml";
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -134,6 +147,18 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
     missing.dedup();
     if missing.is_empty() {
         return Ok(());
+    }
+    if missing.contains(&"crowdsec") {
+        let capi = Path::new(CROWDSEC_CAPI);
+        if fs::metadata(capi).map_or(true, |m| m.len() == 0) {
+            mkdir("lab", Path::new("/etc/crowdsec"))?;
+            write_file(
+                "lab",
+                capi,
+                b"# rampart lab: CrowdSec runs offline: no Central API registration.\n",
+                0o600,
+            )?;
+        }
     }
     let install = Cmd::new("lab", "install packages", "env")
         .args([
@@ -781,6 +806,12 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
     if let Some(n) = h.nginx {
         configure_nginx(ctx, h, pid, n.cert_days)?;
     }
+    if h.crowdsec {
+        configure_crowdsec(h, pid)?;
+    }
+    if h.zabbix_agent {
+        configure_zabbix_agent(h, pid)?;
+    }
     if let Some(role) = h.wireguard {
         let server = cfg
             .hosts()
@@ -921,6 +952,43 @@ fn configure_fail2ban(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabEr
     )
 }
 
+fn configure_crowdsec(h: &HostSpec, pid: u32) -> Result<(), LabError> {
+    let name = h.name.as_str();
+    write_file(
+        name,
+        &in_view(pid, "/etc/crowdsec/config.yaml"),
+        config::CROWDSEC_CONF.as_bytes(),
+        0o644,
+    )?;
+    // Debian's WAL override is in the lab's config already.
+    remove_in_view(pid, "/etc/crowdsec/config.yaml.local");
+    write_file(
+        name,
+        &in_view(pid, "/etc/crowdsec/acquis.yaml"),
+        config::CROWDSEC_ACQUIS.as_bytes(),
+        0o644,
+    )
+}
+
+fn configure_zabbix_agent(h: &HostSpec, pid: u32) -> Result<(), LabError> {
+    let name = h.name.as_str();
+    write_file(
+        name,
+        &in_view(pid, "/etc/zabbix/zabbix_agentd.conf"),
+        config::zabbix_agent_conf(h).as_bytes(),
+        0o644,
+    )?;
+    mkdir(name, &in_view(pid, "/run/zabbix"))?;
+    mkdir(name, &in_view(pid, "/var/log/zabbix-agent"))?;
+    // The agent drops root for the zabbix user, which must own its pid and log dirs.
+    for d in ["/run/zabbix", "/var/log/zabbix-agent"] {
+        Cmd::in_host(name, "chown zabbix", pid, "chown")
+            .args(["zabbix:zabbix", d])
+            .run()?;
+    }
+    Ok(())
+}
+
 fn configure_nginx(ctx: &Ctx<'_>, h: &HostSpec, pid: u32, days: u32) -> Result<(), LabError> {
     let name = h.name.as_str();
     let (key, crt) = ensure_cert(ctx.cfg, h, days)?;
@@ -997,6 +1065,23 @@ fn ensure_daemons(ctx: &Ctx<'_>, h: &HostSpec, holder: u32) -> Result<(), LabErr
                 record_pid(name, holder, d, child.id())?;
             }
             Daemon::Boringtun => start_wireguard(ctx, h, holder, &log)?,
+            Daemon::Crowdsec => {
+                let child = Cmd::in_host(name, "start crowdsec", holder, "/usr/bin/crowdsec")
+                    .args(["-c", "/etc/crowdsec/config.yaml"])
+                    .spawn_detached(&log)?;
+                record_pid(name, holder, d, child.id())?;
+            }
+            Daemon::ZabbixAgent => {
+                let child = Cmd::in_host(
+                    name,
+                    "start zabbix agent",
+                    holder,
+                    "/usr/sbin/zabbix_agentd",
+                )
+                .args(["-f", "-c", "/etc/zabbix/zabbix_agentd.conf"])
+                .spawn_detached(&log)?;
+                record_pid(name, holder, d, child.id())?;
+            }
         }
         let started = sys::wait_until(Duration::from_secs(10), || {
             daemon_pid(cfg, name, holder, d).is_some()

@@ -160,6 +160,13 @@ pub static CATALOGUE: &[CheckInfo] = &[
         None,
     ),
     c(
+        "TLS-NO-HSTS",
+        Medium,
+        "a web host serves HTTPS without Strict-Transport-Security (nginx add_header inheritance followed, confirmed by the host's own HTTPS answer)",
+        "Without HSTS a browser's first plain-HTTP request can be intercepted and kept on HTTP (SSL stripping).",
+        Some("nginx-add-hsts"),
+    ),
+    c(
         "VPN-DOWN",
         High,
         "a vpn-role host has no VPN interface up",
@@ -186,6 +193,13 @@ pub static CATALOGUE: &[CheckInfo] = &[
         "fail2ban runs but no enabled jail covers sshd",
         "fail2ban protects only the services it has a jail for.",
         Some("f2b-enable-sshd-jail"),
+    ),
+    c(
+        "IPS-JAIL-BLIND",
+        Medium,
+        "a running fail2ban jail can never ban: its log files are missing, or its systemd backend has no journal to read",
+        "A jail that reads nothing counts no failures, so \"enabled\" protects nothing.",
+        None,
     ),
     c(
         "IDS-MISSING",

@@ -114,6 +114,7 @@ pub fn check_host(
     web_checks(&policy, host, state, opts, out);
     vpn_checks(&policy, host, state, opts, out);
     service_checks(&policy, host, state, out);
+    defences::checks(&policy, host, state, out);
     cloud_checks(host, opts, out);
 }
 
@@ -1061,7 +1062,8 @@ fn vpn_checks(
 
 fn service_checks(policy: &HostPolicy, host: &Host, state: &HostState, out: &mut Vec<Finding>) {
     let name = host.name.as_str();
-    if policy.require_fail2ban {
+    // CrowdSec running on the host is an IPS too: fail2ban being down is then no finding.
+    if policy.require_fail2ban && !defences::crowdsec_protects(state) {
         match &state.fail2ban {
             Probed::Ok(f) if !f.running => out.push(
                 Finding::new(
@@ -1194,6 +1196,8 @@ fn check_fleet(inv: &Inventory, opts: &CheckOptions, out: &mut Vec<Finding>) {
         }
     }
 }
+
+mod defences;
 
 #[cfg(test)]
 mod tests;

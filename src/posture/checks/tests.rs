@@ -497,6 +497,12 @@ fn web_state() -> HostState {
         }],
         redirects_to_https: redirect,
         ssl_protocols: ssl.then(|| vec!["TLSv1.2".into(), "TLSv1.3".into()]),
+        hsts: ssl.then(|| crate::state::NginxHeader {
+            value: "max-age=31536000".into(),
+            always: true,
+            file: "/etc/nginx/sites-enabled/app".into(),
+            line: 11,
+        }),
         limit_req: if limited {
             vec![LimitReq {
                 zone: "perip".into(),
@@ -740,4 +746,97 @@ fn cloud_security_groups() {
     let f = evaluate(&inv, &FleetState { hosts: vec![s] }, &opts);
     assert_eq!(checks(&f), ["FW-CLOUD-OPEN"], "{f:#?}");
     assert!(f[0].title.contains("22/tcp"));
+}
+
+#[test]
+fn hsts_missing_dropped_or_supplied_by_the_app() {
+    use crate::state::{Defences, HttpsFetch};
+    let fetch = |hsts: Option<&str>| {
+        Probed::Ok(vec![HttpsFetch {
+            url: "https://127.0.0.1:443/".into(),
+            status: Some(200),
+            hsts: hsts.map(Into::into),
+            error: None,
+        }])
+    };
+    // No HSTS in the configuration, none in the answer.
+    let mut s = web_state();
+    if let Probed::Ok(n) = &mut s.nginx {
+        n.servers[1].hsts = None;
+    }
+    s.defences = Defences {
+        https: fetch(None),
+        ..Defences::default()
+    };
+    let f = run_web(s.clone());
+    assert_eq!(checks(&f), ["TLS-NO-HSTS"], "{f:#?}");
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.contains("answered 200 without")),
+        "{f:#?}"
+    );
+    // The app behind nginx sends it: served, no finding.
+    s.defences.https = fetch(Some("max-age=600"));
+    assert!(run_web(s.clone()).is_empty());
+    // max-age=0 turns HSTS off.
+    s.defences.https = fetch(Some("max-age=0"));
+    assert_eq!(checks(&run_web(s)), ["TLS-NO-HSTS"]);
+    // Configured, but a location's own add_header drops it.
+    let mut s = web_state();
+    if let Probed::Ok(n) = &mut s.nginx {
+        n.servers[1]
+            .hsts_dropped_in
+            .push("location /api at /etc/nginx/sites-enabled/app:20 (its add_header at /etc/nginx/sites-enabled/app:21)".into());
+    }
+    let f = run_web(s);
+    assert_eq!(checks(&f), ["TLS-NO-HSTS"]);
+    // Configured, but the running nginx does not send it (not reloaded).
+    let mut s = web_state();
+    s.defences.https = fetch(None);
+    assert_eq!(checks(&run_web(s)), ["TLS-NO-HSTS"]);
+}
+
+#[test]
+fn blind_jails_and_crowdsec_as_an_ips() {
+    use crate::state::{Crowdsec, JailSources, LogFileStat};
+    let mut s = good_db();
+    let base = run(s.clone());
+    assert!(!checks(&base).contains(&"IPS-JAIL-BLIND"));
+    // The sshd jail polls a file that is gone.
+    if let Probed::Ok(f) = &mut s.fail2ban {
+        f.jails[0].files = vec!["/var/log/auth.log".into()];
+    }
+    s.defences.jail_sources = Probed::Ok(JailSources {
+        jails: vec![],
+        journal: false,
+        files: vec![LogFileStat {
+            path: "/var/log/auth.log".into(),
+            exists: false,
+            kind: None,
+            size: None,
+        }],
+    });
+    let f = run(s.clone());
+    assert!(checks(&f).contains(&"IPS-JAIL-BLIND"), "{f:#?}");
+    // Present: fine.
+    if let Probed::Ok(js) = &mut s.defences.jail_sources {
+        js.files[0].exists = true;
+        js.files[0].kind = Some("regular file".into());
+    }
+    assert!(!checks(&run(s.clone())).contains(&"IPS-JAIL-BLIND"));
+    // The systemd backend without a journal.
+    if let Probed::Ok(f) = &mut s.fail2ban {
+        f.jails[0].files.clear();
+        f.jails[0].journal_matches = Some("_SYSTEMD_UNIT=ssh.service".into());
+    }
+    assert!(checks(&run(s.clone())).contains(&"IPS-JAIL-BLIND"));
+    // fail2ban down: IPS-FAIL2BAN-DOWN, unless CrowdSec runs.
+    s.fail2ban = Probed::Ok(f2b(false, &[]));
+    assert!(checks(&run(s.clone())).contains(&"IPS-FAIL2BAN-DOWN"));
+    s.defences.crowdsec = Probed::Ok(Crowdsec {
+        running: true,
+        ..Crowdsec::default()
+    });
+    assert!(!checks(&run(s)).contains(&"IPS-FAIL2BAN-DOWN"));
 }
