@@ -14,6 +14,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+mod stack;
+pub use stack::*;
+
 /// The result of probing one part of a host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", content = "value", rename_all = "snake_case")]
@@ -119,6 +122,9 @@ pub struct HostState {
     pub tls: Probed<Vec<Certificate>>,
     pub services: Probed<Services>,
     pub counters: Probed<Counters>,
+    /// Data stores and Django apps (`crate::collect::datastore`, `crate::collect::django`).
+    #[serde(default)]
+    pub stack: Stack,
     /// Problems that are not one part's state: the connection, the framing of the output.
     pub errors: Vec<StateError>,
 }
@@ -139,6 +145,7 @@ impl HostState {
             tls: Probed::not_collected(stage, message),
             services: Probed::not_collected(stage, message),
             counters: Probed::not_collected(stage, message),
+            stack: Stack::default(),
             errors: vec![StateError {
                 stage: stage.to_string(),
                 message: message.to_string(),
@@ -1368,6 +1375,9 @@ pub struct NginxServer {
     /// Every `limit_req` in effect here: http level, server level, and in locations.
     pub limit_req: Vec<LimitReq>,
     pub locations: Vec<String>,
+    /// Every `proxy_pass` (server level or in a location), for the stack checks.
+    #[serde(default)]
+    pub proxy_passes: Vec<ProxyPass>,
 }
 
 impl NginxServer {

@@ -8,6 +8,8 @@
 //! [`clean`] before it enters state.
 
 pub mod counters;
+pub mod datastore;
+pub mod django;
 pub mod facts;
 pub mod fail2ban;
 pub mod firewall;

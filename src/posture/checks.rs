@@ -83,6 +83,7 @@ pub fn evaluate(inv: &Inventory, fleet: &FleetState, opts: &CheckOptions) -> Vec
         }
         check_host(inv, host, state, opts, &mut out);
     }
+    super::stack::stack_checks(inv, fleet, &mut out);
     check_fleet(inv, opts, &mut out);
     sort(&mut out);
     out
