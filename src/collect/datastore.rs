@@ -264,10 +264,24 @@ pub fn parse_redis_conf(file: &str, text: &str) -> Result<Redis, ParseError> {
 /// The `stack-redis` probe's output: `### file PATH` before each server's configuration.
 pub fn parse_redis(text: &str) -> Result<Vec<Redis>, ParseError> {
     check_size("redis config", text)?;
-    files(text)
+    let parts = files(text);
+    // `### version Redis server v=7.0.15 sha=...`: the path slot holds the rest of the line.
+    let major = parts
+        .iter()
+        .filter(|(k, _, _)| *k == "version")
+        .find_map(|(_, rest, _)| {
+            let v = rest.split_whitespace().find_map(|w| w.strip_prefix("v="))?;
+            v.split('.').next()?.parse::<u32>().ok()
+        });
+    parts
         .into_iter()
         .filter(|(k, _, _)| *k == "file")
-        .map(|(_, path, body)| parse_redis_conf(&path, &body.join("\n")))
+        .map(|(_, path, body)| {
+            parse_redis_conf(&path, &body.join("\n")).map(|mut r| {
+                r.major_version = major;
+                r
+            })
+        })
         .collect()
 }
 

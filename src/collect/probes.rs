@@ -161,7 +161,8 @@ pub const PROBES: &[ReadCommand] = &[
     ),
     probe!(
         "stack-redis",
-        "found=; for f in /etc/redis/*.conf; do [ -f \"$f\" ] || continue; \
+        "printf '### version %s\\n' \"$(redis-server --version 2>/dev/null | head -n 1)\"; \
+         found=; for f in /etc/redis/*.conf; do [ -f \"$f\" ] || continue; \
          case \"$f\" in *sentinel*) continue;; esac; found=1; printf '### file %s\\n' \"$f\"; \
          head -c 262144 \"$f\" | sed -E \
          's/^([[:space:]]*(requirepass|masterauth|masteruser|tls-key-file-pass|tls-client-key-file-pass)[[:space:]]+)(\"[^\"]|[^\"[:space:]]).*$/\\1(hidden)/I; \

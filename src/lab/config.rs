@@ -1083,6 +1083,7 @@ mod tests {
             ("vpn1", "10.77.10.20"),
             ("app1", "10.77.11.11"),
             ("db1", "10.77.12.11"),
+            ("cache1", "10.77.12.21"),
         ];
         assert_eq!(got.len(), want.len());
         for ((n, a), (wn, wa)) in got.iter().zip(want) {
@@ -1104,7 +1105,7 @@ mod tests {
         };
         cfg.validate().unwrap();
         let hosts = cfg.hosts();
-        assert_eq!(hosts.len(), 9);
+        assert_eq!(hosts.len(), 10);
         assert_eq!(host(&hosts, "db1").address.to_string(), "10.88.12.11");
         assert_eq!(host(&hosts, "s003").address.to_string(), "10.88.16.12");
         assert!(host(&hosts, "s001").light);
@@ -1211,7 +1212,17 @@ mod tests {
         assert!(
             host(&hosts, "db1")
                 .expected_daemons()
-                .contains(&Daemon::Listener(5432))
+                .contains(&Daemon::Postgres)
+        );
+        assert!(
+            host(&hosts, "cache1")
+                .expected_daemons()
+                .contains(&Daemon::Redis)
+        );
+        let app = host(&hosts, "app1").expected_daemons();
+        assert!(
+            app.contains(&Daemon::Gunicorn(APP_PORT_PLAIN))
+                && app.contains(&Daemon::Gunicorn(APP_PORT_TLS))
         );
         let jail = fail2ban_jail(&cfg, host(&hosts, "web1"));
         assert!(jail.contains("[sshd]\nenabled = true\n"));

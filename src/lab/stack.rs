@@ -68,6 +68,8 @@ pub fn postgresql_conf(addr: Ipv4Addr) -> String {
          dynamic_shared_memory_type = posix\n\
          password_encryption = scram-sha-256\n\
          ssl = off\n\
+         ssl_cert_file = '{PG_CONF_DIR}/server.crt'\n\
+         ssl_key_file = '{PG_CONF_DIR}/server.key'\n\
          logging_collector = off\n\
          log_line_prefix = '%m [%p] %q%u@%d '\n\
          include_dir = 'conf.d'\n"
@@ -290,6 +292,8 @@ pub(super) fn configure(
     holder: u32,
     app_cert: Option<(&Path, &Path)>,
 ) -> Result<(), LabError> {
+    // `app_cert`: the host's own key and certificate from the lab CA (app1: gunicorn's TLS
+    // port; db1: PostgreSQL's, left unused while ssl = off).
     let name = h.name.as_str();
     match h.stack_role() {
         StackRole::Db => {
@@ -314,6 +318,17 @@ pub(super) fn configure(
             )?;
             fs::create_dir_all(in_view(holder, &format!("{PG_CONF_DIR}/conf.d")))
                 .map_err(LabError::io(name, "mkdir", Path::new(PG_CONF_DIR)))?;
+            // The host's own certificate (lab CA), for when TLS is turned on (pg-enable-tls).
+            if let Some((key, crt)) = app_cert {
+                let (uid, gid) = ids(name, "postgres")?;
+                for (from, to, mode) in [(key, "server.key", 0o600), (crt, "server.crt", 0o644)] {
+                    let data = fs::read(from).map_err(LabError::io(name, "TLS file", from))?;
+                    let p = in_view(holder, &format!("{PG_CONF_DIR}/{to}"));
+                    write(name, &p, &data, mode)?;
+                    std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                        .map_err(LabError::io(name, "chown", &p))?;
+                }
+            }
             for f in ["pg_hba.conf", "pg_ident.conf"] {
                 let p = in_view(holder, &format!("{PG_CONF_DIR}/{f}"));
                 let (uid, gid) = ids(name, "postgres")?;

@@ -804,7 +804,10 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
     }
     // Before nginx: web hosts' nginx -t needs the lab CA the stack writes.
     if h.stack_role() != config::StackRole::None {
-        let cert = if h.stack_role() == config::StackRole::App {
+        let cert = if matches!(
+            h.stack_role(),
+            config::StackRole::App | config::StackRole::Db
+        ) {
             Some(ensure_cert(cfg, h, 365)?)
         } else {
             None

@@ -206,14 +206,14 @@ pub static CATALOGUE: &[CheckInfo] = &[
         High,
         "an internal service other hosts can reach accepts unencrypted connections (PostgreSQL ssl off or pg_hba host/hostnossl for other hosts, Redis plaintext beyond loopback, MySQL without require_secure_transport, nginx proxying to another host over plain HTTP)",
         "Anyone on the path between the hosts reads and changes queries, sessions and passwords.",
-        None,
+        Some("pg-enable-tls"),
     ),
     c(
         "DATA-NO-AUTH",
         Critical,
         "a data store other hosts can reach answers without authentication (Redis without requirepass/ACL users, PostgreSQL trust for other hosts, Memcached beyond loopback)",
         "Whoever reaches the port reads, changes or deletes the data, and Redis can be turned into code execution.",
-        None,
+        Some("redis-bind-private"),
     ),
     c(
         "APP-DEBUG",

@@ -116,6 +116,7 @@ pub fn check_host(
     vpn_checks(&policy, host, state, opts, out);
     service_checks(&policy, host, state, out);
     cloud_checks(host, opts, out);
+    super::stack::host_checks(inv, host, state, out);
 }
 
 /// What a host's roles, taken together, allow and require.

@@ -13,20 +13,29 @@ use super::Finding;
 use crate::inventory::{Address, Host, Inventory};
 use crate::state::{FleetState, HostState, Listener, Probed, ProxyPass, Stack, is_loopback_word};
 
-/// Runs the stack checks of every reached host, and adds the app layer to the
+/// The stack checks of one host (called by `checks::check_host`, so fixes verify with them).
+pub fn host_checks(inv: &Inventory, host: &Host, state: &HostState, out: &mut Vec<Finding>) {
+    let from = out.len();
+    data_store_checks(host, state, out);
+    app_debug(host, state, out);
+    proxy_hops(inv, host, state, out);
+    // The catalogue's fix covers one cause of each check: PostgreSQL for
+    // TLS-INTERNAL-MISSING, Redis for DATA-NO-AUTH. The other causes have none.
+    for f in &mut out[from..] {
+        let fixable = match f.check.as_str() {
+            "TLS-INTERNAL-MISSING" => f.title.starts_with("PostgreSQL"),
+            "DATA-NO-AUTH" => f.title.starts_with("Redis") && !f.title.contains("unknown"),
+            _ => true,
+        };
+        if !fixable {
+            f.fix = None;
+        }
+    }
+}
+
+/// The fleet part: adds the app layer (read on the host a web host proxies to) to the
 /// RATE-LIMIT-MISSING findings `checks::check_host` made from nginx alone.
 pub fn stack_checks(inv: &Inventory, fleet: &FleetState, out: &mut Vec<Finding>) {
-    for host in &inv.hosts {
-        let Some(state) = fleet.host(&host.name) else {
-            continue;
-        };
-        if state.is_unreachable() {
-            continue;
-        }
-        data_store_checks(host, state, out);
-        app_debug(host, state, out);
-        proxy_hops(inv, fleet, host, state, out);
-    }
     rate_limit_app_layer(inv, fleet, out);
 }
 
@@ -168,7 +177,9 @@ fn data_store_checks(host: &Host, state: &HostState, out: &mut Vec<Finding>) {
                     .param("port", r.port.to_string()),
             );
         }
-        if !r.requires_auth() && r.acl_users_with_password.is_empty() || r.default_user_nopass {
+        let no_auth =
+            !r.requires_auth() && r.acl_users_with_password.is_empty() || r.default_user_nopass;
+        if no_auth && !r.protected_mode_effective() {
             let mut f = Finding::new(
                 "DATA-NO-AUTH",
                 name,
@@ -179,9 +190,17 @@ fn data_store_checks(host: &Host, state: &HostState, out: &mut Vec<Finding>) {
                 "{}: no requirepass and no ACL user with a password",
                 r.config
             ));
-            if let Some(p) = &r.protected_mode_at {
-                f = f.evidence(p.cite());
-            }
+            f = f.evidence(match (&r.protected_mode_at, r.protected_mode) {
+                (Some(p), _) => p.cite(),
+                (None, true) => format!(
+                    "{}: protected mode on by default, which a `bind` line disables before Redis 7 \
+                     (version {})",
+                    r.config,
+                    r.major_version
+                        .map_or_else(|| "unknown".to_string(), |v| v.to_string())
+                ),
+                (None, false) => format!("{}: protected mode off", r.config),
+            });
             out.push(f.evidence(listening).param("port", port.to_string()));
         }
     }
@@ -339,13 +358,7 @@ fn is_local_target(p: &ProxyPass) -> bool {
     p.host_port().is_some_and(|(h, _)| is_loopback_word(&h))
 }
 
-fn proxy_hops(
-    inv: &Inventory,
-    _fleet: &FleetState,
-    host: &Host,
-    state: &HostState,
-    out: &mut Vec<Finding>,
-) {
+fn proxy_hops(inv: &Inventory, host: &Host, state: &HostState, out: &mut Vec<Finding>) {
     let Probed::Ok(n) = &state.nginx else {
         return;
     };

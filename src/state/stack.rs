@@ -158,6 +158,9 @@ pub struct Redis {
     pub default_user_nopass: bool,
     /// An `aclfile` is configured (its users are not read: unknown, so not counted as auth).
     pub aclfile: Option<String>,
+    /// `redis-server --version`'s major version, when it could be read.
+    #[serde(default)]
+    pub major_version: Option<u32>,
 }
 
 impl Default for Redis {
@@ -175,6 +178,7 @@ impl Default for Redis {
             acl_users_with_password: Vec::new(),
             default_user_nopass: false,
             aclfile: None,
+            major_version: None,
         }
     }
 }
@@ -189,6 +193,13 @@ impl Redis {
     /// gives the default user `nopass`.
     pub fn requires_auth(&self) -> bool {
         self.requirepass && !self.default_user_nopass
+    }
+
+    /// Protected mode refuses non-loopback clients while the default user has no password:
+    /// from Redis 7 whatever `bind` says, before 7 only without a `bind` line. An unknown
+    /// version with a `bind` line counts as unprotected.
+    pub fn protected_mode_effective(&self) -> bool {
+        self.protected_mode && (self.major_version.is_some_and(|v| v >= 7) || self.bind.is_empty())
     }
 }
 
