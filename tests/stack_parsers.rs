@@ -121,3 +121,21 @@ fn captured_frames_hold_no_planted_secret() {
             .into_owned();
     assert!(out.contains("requirepass (hidden)") && out.contains("SECRET_KEY = '(hidden)'"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    #[test]
+    fn stack_parsers_never_panic(s in "(### (cluster|file|hba|version|gunicorn|app) )?[ -~\n\t]{0,400}") {
+        let _ = datastore::parse_postgres(&s);
+        let _ = datastore::parse_pg_hba("/f", &s);
+        let _ = datastore::parse_redis(&s);
+        let _ = datastore::parse_redis_conf("/f", &s);
+        let _ = datastore::parse_mysql(&s);
+        let _ = datastore::parse_memcached("/f", &s);
+        let _ = datastore::parse_memcached_probe(&s);
+        let _ = rampart::collect::django::parse_apps(&s);
+        let _ = rampart::collect::django::parse_app_probes(&s);
+        let _ = rampart::collect::django::parse_views("/f", &s);
+        let _ = rampart::collect::django::parse_settings("/r/a/settings.py", "a.settings", &s);
+    }
+}

@@ -10,7 +10,7 @@ use crate::state::{ConfLine, HbaRule, Memcached, Mysql, PgSetting, Postgres, Red
 
 /// Splits a probe's output at `### <kind> PATH` lines: (kind, path, body, first body line's
 /// number within the file = 1).
-fn files<'a>(text: &'a str) -> Vec<(&'a str, String, Vec<&'a str>)> {
+fn files(text: &str) -> Vec<(&str, String, Vec<&str>)> {
     let mut out: Vec<(&str, String, Vec<&str>)> = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("### ") {
@@ -242,7 +242,7 @@ pub fn parse_redis_conf(file: &str, text: &str) -> Result<Redis, ParseError> {
             "aclfile" => r.aclfile = Some(clean(arg(1))),
             "user" => {
                 let name = clean(arg(1));
-                let rules = &words[2..];
+                let rules = words.get(2..).unwrap_or_default();
                 let has_pass = rules
                     .iter()
                     .any(|w| w.starts_with('>') || w.starts_with('#'));
@@ -424,6 +424,8 @@ mod tests {
         let lo = parse_redis_conf("/r", "bind 127.0.0.1 -::1\n").unwrap();
         assert!(!lo.non_loopback() && lo.protected_mode && !lo.requirepass);
         assert!(parse_redis_conf("/r", "port x\n").is_err());
+        // A bare `user` line (no name, no rules) is not a crash.
+        assert!(parse_redis_conf("/r", "user\nbind\n").is_ok());
         // No bind line: every interface.
         assert!(
             parse_redis_conf("/r", "port 6379\n")

@@ -187,11 +187,11 @@ pub fn parse_apps(text: &str) -> Result<Vec<DjangoApp>, ParseError> {
         let base = path.rsplit('/').next().unwrap_or("");
         if base == "views.py" || path.contains("/views/") {
             app.views.extend(parse_views(&path, &text));
-        } else if base.starts_with("settings") || path.contains("/settings/") {
-            if let Some(m) = module_of(&app.root, &path) {
-                let s = parse_settings(&path, &m, &text);
-                app.settings.insert(m, s);
-            }
+        } else if (base.starts_with("settings") || path.contains("/settings/"))
+            && let Some(m) = module_of(&app.root, &path)
+        {
+            let s = parse_settings(&path, &m, &text);
+            app.settings.insert(m, s);
         }
     };
     for (n, line) in text.lines().enumerate() {

@@ -347,8 +347,7 @@ fn is_https_redirect(d: &Directive) -> bool {
 /// `proxy_ssl_verify on` among these directives, else what the enclosing level said.
 fn verify_of(dirs: &[Directive], outer: bool) -> bool {
     dirs.iter()
-        .filter(|d| d.name == "proxy_ssl_verify")
-        .last()
+        .rfind(|d| d.name == "proxy_ssl_verify")
         .map_or(outer, |d| d.args.first().is_some_and(|a| a == "on"))
 }
 
