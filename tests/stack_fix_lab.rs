@@ -179,7 +179,12 @@ fn pg_enable_tls_turns_tls_on_with_a_reload() {
             .any(|l| l.starts_with("hostssl ") && l.contains("labapp")),
         "{hba}"
     );
-    assert!(!hba.lines().any(|l| l.starts_with("host ")), "{hba}");
+    // The loopback line stays `host`; the app segment's is `hostssl` now.
+    assert!(
+        !hba.lines()
+            .any(|l| l.starts_with("host ") && l.contains("10.77.11.0/24")),
+        "{hba}"
+    );
     // The app still reads its database, now over TLS (psycopg2 prefers it).
     let page = lab.ssh_ok("web1", "curl -sS --fail -k https://10.77.10.11/app/");
     assert!(page.starts_with("labapp items=lab-item"), "{page}");
