@@ -14,6 +14,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+mod stack;
+pub use stack::*;
+
 /// The result of probing one part of a host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", content = "value", rename_all = "snake_case")]
@@ -122,6 +125,9 @@ pub struct HostState {
     /// CrowdSec, IDS alerts, fail2ban jail sources, the host's own HTTPS answer.
     #[serde(default)]
     pub defences: Defences,
+    /// Data stores and Django apps (`crate::collect::datastore`, `crate::collect::django`).
+    #[serde(default)]
+    pub stack: Stack,
     /// Problems that are not one part's state: the connection, the framing of the output.
     pub errors: Vec<StateError>,
 }
@@ -143,6 +149,7 @@ impl HostState {
             services: Probed::not_collected(stage, message),
             counters: Probed::not_collected(stage, message),
             defences: Defences::not_collected(stage, message),
+            stack: Stack::default(),
             errors: vec![StateError {
                 stage: stage.to_string(),
                 message: message.to_string(),
@@ -546,6 +553,9 @@ pub struct NginxServer {
     /// Locations whose own `add_header`s drop the server's HSTS (`PATTERN at file:line`).
     #[serde(default)]
     pub hsts_dropped_in: Vec<String>,
+    /// Every `proxy_pass` (server level or in a location), for the stack checks.
+    #[serde(default)]
+    pub proxy_passes: Vec<ProxyPass>,
 }
 
 impl NginxServer {

@@ -48,6 +48,15 @@ fn expected() -> BTreeSet<(String, String)> {
         // reads a journal the host does not have.
         ("web2", "TLS-NO-HSTS"),
         ("vpn1", "IPS-JAIL-BLIND"),
+        // The Django stack: db1's PostgreSQL ssl = off with `host` lines, cache1's Redis in
+        // the clear and without a password, web2's plain-HTTP hop to app1:8000, and the app
+        // on 8000 with DEBUG on. Their clean counterparts (app1's loopback Redis with a
+        // password, web1's verified TLS hop to 8443, the app on 8443) give nothing.
+        ("db1", "TLS-INTERNAL-MISSING"),
+        ("cache1", "TLS-INTERNAL-MISSING"),
+        ("cache1", "DATA-NO-AUTH"),
+        ("web2", "TLS-INTERNAL-MISSING"),
+        ("app1", "APP-DEBUG"),
     ]
     .iter()
     .map(|(h, c)| (h.to_string(), c.to_string()))
@@ -130,6 +139,52 @@ fn audit_reports_exactly_the_deliberate_misconfigurations() {
         .unwrap();
     let ev = db["evidence"].to_string();
     assert!(ev.contains("5432") && ev.contains("ufw"), "{ev}");
+
+    // The stack findings name the port and quote the lines that decide them.
+    let of = |host: &str, check: &str| -> String {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["host"] == host && f["check"] == check)
+            .map(|f| format!("{} {}", f["title"], f["evidence"]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let debug = of("app1", "APP-DEBUG");
+    assert!(
+        debug.contains("port 8000") && !debug.contains("8443"),
+        "only the app on 8000 runs with DEBUG on: {debug}"
+    );
+    assert!(
+        debug.contains("settings_debug.py:") && debug.contains("DEBUG = True"),
+        "{debug}"
+    );
+    let pg = of("db1", "TLS-INTERNAL-MISSING");
+    assert!(
+        pg.contains("postgresql.conf:") && pg.contains("ssl = off"),
+        "{pg}"
+    );
+    assert!(
+        pg.contains("pg_hba.conf:") && pg.contains("10.77.11.0/24"),
+        "{pg}"
+    );
+    let hop = of("web2", "TLS-INTERNAL-MISSING");
+    assert!(
+        hop.contains("proxy_pass http://10.77.11.11:8000") && hop.contains("(app1)"),
+        "{hop}"
+    );
+    let redis = of("cache1", "DATA-NO-AUTH");
+    assert!(
+        redis.contains("redis.conf:") && redis.contains("protected-mode no"),
+        "{redis}"
+    );
+    // RATE-LIMIT-MISSING on web2 says what each layer does.
+    let rl = of("web2", "RATE-LIMIT-MISSING");
+    assert!(
+        rl.contains("RATELIMIT_ENABLE = False") && rl.contains("nothing limits"),
+        "{rl}"
+    );
 }
 
 #[test]
@@ -288,7 +343,7 @@ fn an_unreachable_host_is_listed_and_the_audit_exits_3() {
         "the error names host and hop: {err}"
     );
     // The others are still fully reported.
-    assert_eq!(hosts.iter().filter(|h| h["reachable"] == true).count(), 6);
+    assert_eq!(hosts.iter().filter(|h| h["reachable"] == true).count(), 7);
     assert!(
         doc["findings"]
             .as_array()

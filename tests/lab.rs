@@ -94,6 +94,17 @@ fn private_hosts_through_the_bastion_show_their_own_state() {
                 let sshd = lab.ssh_ok(host, "sshd -T");
                 assert!(sshd.contains("\npasswordauthentication yes\n"), "{sshd}");
             }
+            "cache1" => {
+                // Redis from the app segment only (the missing password is the mistake).
+                assert!(ufw.contains("Status: active"), "{ufw}");
+                assert!(ufw_has(ufw, "6379/tcp", "ALLOW", "10.77.11.0/24"), "{ufw}");
+                assert!(
+                    listeners(ss, 6379)
+                        .iter()
+                        .any(|l| l.contains("10.77.12.21:6379") && l.contains("redis-server")),
+                    "{ss}"
+                );
+            }
             _ => unreachable!(),
         }
     }

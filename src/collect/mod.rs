@@ -14,6 +14,8 @@
 
 pub mod counters;
 pub mod crowdsec;
+pub mod datastore;
+pub mod django;
 pub mod facts;
 pub mod fail2ban;
 pub mod https;

@@ -4,7 +4,9 @@
 //! TLS protocols and certificate paths. Pure: no I/O.
 
 use super::{ParseError, check_size, clean};
-use crate::state::{LimitReq, LimitReqZone, Nginx, NginxHeader, NginxListen, NginxServer};
+use crate::state::{
+    ConfLine, LimitReq, LimitReqZone, Nginx, NginxHeader, NginxListen, NginxServer, ProxyPass,
+};
 
 const WHAT: &str = "nginx -T";
 
@@ -344,7 +346,31 @@ fn is_https_redirect(d: &Directive) -> bool {
     }
 }
 
+/// `proxy_ssl_verify on` among these directives, else what the enclosing level said.
+fn verify_of(dirs: &[Directive], outer: bool) -> bool {
+    dirs.iter()
+        .rfind(|d| d.name == "proxy_ssl_verify")
+        .map_or(outer, |d| d.args.first().is_some_and(|a| a == "on"))
+}
+
+fn proxy_pass(d: &Directive, location: Option<&str>, verify: bool) -> Option<ProxyPass> {
+    (d.name == "proxy_pass").then(|| ProxyPass {
+        location: location.map(clean),
+        target: clean(d.args.first().map_or("", String::as_str)),
+        at: ConfLine {
+            file: clean(&d.file),
+            line: d.line,
+            text: clean(&format!("proxy_pass {};", d.args.join(" "))),
+        },
+        verify,
+    })
+}
+
 fn walk_locations(dirs: &[Directive], server: &mut NginxServer, depth: usize) {
+    walk_locations_verify(dirs, server, depth, verify_of(dirs, false));
+}
+
+fn walk_locations_verify(dirs: &[Directive], server: &mut NginxServer, depth: usize, verify: bool) {
     if depth > MAX_DEPTH {
         return;
     }
@@ -353,15 +379,19 @@ fn walk_locations(dirs: &[Directive], server: &mut NginxServer, depth: usize) {
         if d.name == "location" {
             let pattern = d.args.join(" ");
             server.locations.push(clean(&pattern));
+            let inner_verify = verify_of(block, verify);
             for inner in block {
                 if inner.name == "limit_req" {
                     server.limit_req.push(limit_req(inner, Some(&pattern)));
+                }
+                if let Some(p) = proxy_pass(inner, Some(&pattern), inner_verify) {
+                    server.proxy_passes.push(p);
                 }
                 if (pattern == "/" || pattern == "= /") && is_https_redirect(inner) {
                     server.redirects_to_https = true;
                 }
             }
-            walk_locations(block, server, depth + 1);
+            walk_locations_verify(block, server, depth + 1, inner_verify);
         } else if d.name == "if" && block.iter().any(is_https_redirect) {
             server.redirects_to_https = true;
         }
@@ -392,6 +422,9 @@ fn server_of(
             "ssl_protocols" => s.ssl_protocols = Some(x.args.iter().map(|a| clean(a)).collect()),
             "limit_req" => s.limit_req.push(limit_req(x, None)),
             "ssl" => ssl_on = x.args.first().is_some_and(|a| a == "on"),
+            "proxy_pass" => s
+                .proxy_passes
+                .extend(proxy_pass(x, None, verify_of(block, false))),
             _ if x.block.is_none() && is_https_redirect(x) => s.redirects_to_https = true,
             _ => {}
         }

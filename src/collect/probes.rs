@@ -25,11 +25,11 @@
 //! anything that changes on its own (sockets, counters, rulesets, VPN handshakes).
 
 use crate::ssh::{Frame, ReadCommand};
-use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, StateError, Vpn};
+use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, Stack, StateError, Vpn};
 
 use super::{
-    counters, crowdsec, facts, fail2ban, firewall, https, ids, jails, listeners, nginx, services,
-    sshd, tls, ufw, vpn,
+    ParseError, counters, crowdsec, datastore, django, facts, fail2ban, firewall, https, ids, jails,
+    listeners, nginx, services, sshd, tls, ufw, vpn,
 };
 
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.
@@ -284,6 +284,86 @@ pub const PROBES: &[ReadCommand] = &[
          cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo none; \
          cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo none"
     ),
+    // Data stores and apps (crate::collect::datastore, django). Secrets are blanked here,
+    // on the host, before anything travels: requirepass/masterauth, ACL passwords and
+    // hashes, `*pass*` options, SECRET_KEY/PASSWORD/TOKEN assignments and dict entries.
+    probe!(
+        "stack-postgres",
+        "found=; for c in /etc/postgresql/*/*/postgresql.conf; do [ -f \"$c\" ] || continue; \
+         found=1; d=${c%/postgresql.conf}; printf '### cluster %s\\n' \"$c\"; \
+         printf '### file %s\\n' \"$c\"; head -c 262144 \"$c\"; echo; \
+         for f in \"$d\"/conf.d/*.conf; do [ -f \"$f\" ] && { printf '### file %s\\n' \"$f\"; \
+         head -c 65536 \"$f\"; echo; }; done; \
+         h=$(cat \"$c\" \"$d\"/conf.d/*.conf 2>/dev/null | sed -n \"s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\\([^']*\\)'.*/\\1/p\" | tail -n 1); \
+         [ -n \"$h\" ] || h=\"$d/pg_hba.conf\"; \
+         [ -f \"$h\" ] && { printf '### hba %s\\n' \"$h\"; head -c 262144 \"$h\"; echo; }; done; \
+         [ -n \"$found\" ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || exit 127; exit 0"
+    ),
+    probe!(
+        "stack-redis",
+        "printf '### version %s\\n' \"$(redis-server --version 2>/dev/null | head -n 1)\"; \
+         found=; for f in /etc/redis/*.conf; do [ -f \"$f\" ] || continue; \
+         case \"$f\" in *sentinel*) continue;; esac; found=1; printf '### file %s\\n' \"$f\"; \
+         head -c 262144 \"$f\" | sed -E \
+         's/^([[:space:]]*(requirepass|masterauth|masteruser|tls-key-file-pass|tls-client-key-file-pass)[[:space:]]+)(\"[^\"]|[^\"[:space:]]).*$/\\1(hidden)/I; \
+         /^[[:space:]]*user[[:space:]]/I s/([[:space:]])([<>#!])[^[:space:]]*/\\1\\2(hidden)/g'; \
+         echo; done; [ -n \"$found\" ] || command -v redis-server >/dev/null 2>&1 || exit 127; exit 0"
+    ),
+    probe!(
+        "stack-mysql",
+        "command -v mysqld >/dev/null 2>&1 || command -v mariadbd >/dev/null 2>&1 || \
+         [ -x /usr/sbin/mysqld ] || [ -x /usr/sbin/mariadbd ] || exit 127; \
+         for f in /etc/mysql/my.cnf /etc/mysql/mariadb.cnf /etc/mysql/conf.d/*.cnf \
+         /etc/mysql/mariadb.conf.d/*.cnf /etc/mysql/mysql.conf.d/*.cnf; do [ -f \"$f\" ] && { \
+         printf '### file %s\\n' \"$f\"; head -c 65536 \"$f\" | \
+         sed -E 's/^([[:space:]]*[A-Za-z_-]*pass[A-Za-z_-]*[[:space:]]*=).*/\\1 (hidden)/I'; echo; }; \
+         done; exit 0"
+    ),
+    probe!(
+        "stack-memcached",
+        "command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || exit 127; \
+         [ -f /etc/memcached.conf ] && { printf '### file %s\\n' /etc/memcached.conf; \
+         head -c 65536 /etc/memcached.conf; echo; }; exit 0"
+    ),
+    // gunicorn masters of this host's network namespace (the PID namespace may be shared),
+    // their working directory, settings module and arguments, then the project's settings,
+    // views and urls files. Only DJANGO_SETTINGS_MODULE is taken from the environment.
+    probe!(
+        "stack-django",
+        "me=$(readlink /proc/self/ns/net); \
+         ps -e -o pid=,ppid=,comm=,args= 2>/dev/null | awk '{ g[$1] = ($3 ~ /^(gunicorn|python)/) && \
+         ($4 ~ /gunicorn/ || $5 ~ /gunicorn/ || $6 ~ /gunicorn/); p[$1] = $2 } \
+         END { for (k in g) if (g[k] && !g[p[k]]) print k }' | sort -n | head -n 16 | \
+         while read -r p; do [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; \
+         d=$(readlink /proc/$p/cwd 2>/dev/null) || continue; \
+         printf '### gunicorn %s\\n' \"$p\"; printf 'cwd=%s\\n' \"$d\"; \
+         printf 'settings=%s\\n' \"$(tr '\\000' '\\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^DJANGO_SETTINGS_MODULE=//p' | head -n 1)\"; \
+         printf 'args=%s\\n' \"$(tr '\\000' ' ' < /proc/$p/cmdline | cut -c 1-2000 | \
+         sed -E 's/([A-Za-z_]*(SECRET|PASSWORD|PASSWD|TOKEN|KEY)[A-Za-z_]*=)[^ ]*/\\1(hidden)/Ig')\"; \
+         find \"$d\" -maxdepth 3 -type f \\( -name 'settings*.py' -o -path '*/settings/*.py' \
+         -o -name views.py -o -name urls.py \\) -size -256k 2>/dev/null | sort | head -n 64 | \
+         while IFS= read -r f; do printf '### file %s\\n' \"$f\"; \
+         sed -E \"s/^([[:space:]]*[A-Za-z_]*(SECRET|PASSWORD|PASSWD|TOKEN)[A-Za-z_]*[[:space:]]*=).*/\\\\1 '(hidden)'/I; \
+         s/(['\\\"][A-Za-z_]*(SECRET|PASSWORD|PASSWD|TOKEN)[A-Za-z_]*['\\\"][[:space:]]*:[[:space:]]*).*/\\\\1'(hidden)',/I\" \"$f\"; \
+         echo; done; done; \
+         command -v gunicorn >/dev/null 2>&1 || [ -d /usr/lib/python3/dist-packages/gunicorn ] || exit 127; exit 0"
+    ),
+    // One GET of a URL no app routes, on each port a gunicorn (or python) server listens on
+    // in this host: only the status and whether Django's debug page came back travel.
+    probe!(
+        "stack-app-http",
+        "command -v ss >/dev/null 2>&1 || exit 127; command -v curl >/dev/null 2>&1 || exit 127; \
+         ss -H -tlnp 2>/dev/null | awk '/\"(gunicorn|python[0-9.]*)\"/ {print $4}' | sort -u | head -n 16 | \
+         while IFS= read -r a; do port=${a##*:}; addr=${a%:*}; \
+         case \"$port\" in ''|*[!0-9]*) continue;; esac; \
+         case \"$addr\" in '*'|0.0.0.0|'[::]'|'') addr=127.0.0.1;; esac; \
+         case \"$addr\" in *[!0-9.]*) continue;; esac; \
+         for s in http https; do \
+         b=$(curl -sk --max-time 5 -w '\\n%{http_code}' \"$s://$addr:$port/rampart-probe-unknown-url\" 2>/dev/null | tail -c 1000000); \
+         c=$(printf '%s' \"$b\" | tail -n 1); case \"$c\" in ''|000) continue;; esac; \
+         if printf '%s' \"$b\" | grep -q 'DEBUG = True'; then d=debug; else d=nodebug; fi; \
+         printf '### app %s %s %s %s\\n' \"$port\" \"$s\" \"$c\" \"$d\"; break; done; done; exit 0"
+    ),
 ];
 
 /// When a probe must run again in an incremental refresh ([`super::Refresher`]). A probe
@@ -445,6 +525,12 @@ fn tool_of(probe: &str) -> &'static str {
         "crowdsec" => "cscli",
         "ids" => "suricata/snort",
         "https-self" => "nginx/curl",
+        "stack-postgres" => "postgres",
+        "stack-redis" => "redis-server",
+        "stack-mysql" => "mysqld",
+        "stack-memcached" => "memcached",
+        "stack-django" => "gunicorn",
+        "stack-app-http" => "curl",
         _ => "sh",
     }
 }
@@ -898,6 +984,7 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
     };
     let counters = build_counters(frames);
     let defences = build_defences(frames);
+    let stack = build_stack(frames);
 
     let mut errors = Vec::new();
     for p in PROBES {
@@ -922,6 +1009,7 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         services,
         counters,
         defences,
+        stack,
         errors,
     }
 }
@@ -954,6 +1042,73 @@ fn build_defences(frames: &[Frame]) -> crate::state::Defences {
         jail_sources,
         https,
     }
+}
+
+/// The data stores and apps. A stack probe that failed is kept in `unread`, so a check that
+/// needed it can say it could not decide rather than say "fine".
+fn build_stack(frames: &[Frame]) -> Stack {
+    let mut st = Stack::default();
+    let mut read = |name: &str| -> Option<String> {
+        match frame(frames, name) {
+            Probed::Ok(o) => Some(o.stdout),
+            Probed::NotInstalled { .. } => None,
+            Probed::PermissionDenied { stage, message } | Probed::Failed { stage, message } => {
+                st.unread.push(StateError { stage, message });
+                None
+            }
+        }
+    };
+    let pg = read("stack-postgres");
+    let redis = read("stack-redis");
+    let mysql = read("stack-mysql");
+    let memcached = read("stack-memcached");
+    let apps = read("stack-django");
+    let http = read("stack-app-http");
+    let mut failed = |stage: &str, e: ParseError| {
+        st.unread.push(StateError {
+            stage: format!("parse {stage}"),
+            message: e.to_string(),
+        });
+    };
+    let mut out = Stack::default();
+    if let Some(t) = pg {
+        match datastore::parse_postgres(&t) {
+            Ok(v) => out.postgres = v,
+            Err(e) => failed("stack-postgres", e),
+        }
+    }
+    if let Some(t) = redis {
+        match datastore::parse_redis(&t) {
+            Ok(v) => out.redis = v,
+            Err(e) => failed("stack-redis", e),
+        }
+    }
+    if let Some(t) = mysql {
+        match datastore::parse_mysql(&t) {
+            Ok(v) => out.mysql = Some(v),
+            Err(e) => failed("stack-mysql", e),
+        }
+    }
+    if let Some(t) = memcached {
+        match datastore::parse_memcached_probe(&t) {
+            Ok(v) => out.memcached = v,
+            Err(e) => failed("stack-memcached", e),
+        }
+    }
+    if let Some(t) = apps {
+        match django::parse_apps(&t) {
+            Ok(v) => out.apps = v,
+            Err(e) => failed("stack-django", e),
+        }
+    }
+    if let Some(t) = http {
+        match django::parse_app_probes(&t) {
+            Ok(v) => out.app_probes = v,
+            Err(e) => failed("stack-app-http", e),
+        }
+    }
+    out.unread = st.unread;
+    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 
 use std::net::IpAddr;
 
+mod stack;
+
 use ipnet::IpNet;
 
 use super::FixError;
@@ -138,6 +140,8 @@ pub fn build(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixError> {
         "nginx-add-rate-limit" => nginx_rate_limit(spec, i),
         "nginx-add-hsts" => nginx_hsts(spec, i),
         "vpn-restart-interface" => vpn_restart(spec, i),
+        "pg-enable-tls" => stack::pg_enable_tls(spec, i),
+        "redis-bind-private" => stack::redis_bind_private(spec, i),
         other => Err(FixError::UnknownFix(other.to_string())),
     }
 }

@@ -236,6 +236,36 @@ pub static FIXES: &[FixSpec] = &[
         verification: "re-collect: the interface is up; no VPN-DOWN",
         rollback: "none needed: the interface was down",
     },
+    FixSpec {
+        id: "pg-enable-tls",
+        title: "ssl = on in conf.d/zz-rampart-tls.conf (the cluster's own certificate, else Debian's snakeoil), pg_hba `host` lines for other hosts made `hostssl`, reload (never a restart)",
+        resolves: &["TLS-INTERNAL-MISSING"],
+        risk: Risk::Medium,
+        rollback_timer: false,
+        params: &[p(
+            "port",
+            false,
+            "the cluster's port, when the host has several",
+        )],
+        preconditions: "one PostgreSQL cluster under /etc/postgresql/VERSION/CLUSTER with include_dir 'conf.d'; no `hostnossl` line for other hosts",
+        verification: "on the host: SHOW ssl says on and pg_hba_file_rules has no error after pg_reload_conf; then re-collect: no TLS-INTERNAL-MISSING for the port",
+        rollback: "on the host, when ssl does not come on: the drop-in removed, pg_hba put back, reloaded",
+    },
+    FixSpec {
+        id: "redis-bind-private",
+        title: "bind Redis to the host's private address and loopback and turn protected mode on (CONFIG SET, CONFIG REWRITE; the password never travels)",
+        resolves: &["DATA-NO-AUTH"],
+        risk: Risk::Medium,
+        rollback_timer: false,
+        params: &[p(
+            "port",
+            false,
+            "the Redis port, when the host has several",
+        )],
+        preconditions: "one Redis configured in /etc/redis/NAME.conf; the inventory address is a private IPv4 address",
+        verification: "CONFIG GET protected-mode says yes; then re-collect: no DATA-NO-AUTH for the port",
+        rollback: "on the host, when Redis refuses: its file put back",
+    },
 ];
 
 /// The catalogue entry of a fix ID.
@@ -279,6 +309,6 @@ mod tests {
             // Whatever can cut access has a rollback timer.
             assert_eq!(f.risk == Risk::High, f.rollback_timer, "{}", f.id);
         }
-        assert_eq!(FIXES.len(), 12);
+        assert_eq!(FIXES.len(), 14);
     }
 }

@@ -162,6 +162,12 @@ pub enum Daemon {
     Listener(u16),
     Crowdsec,
     ZabbixAgent,
+    /// PostgreSQL 15 (db1).
+    Postgres,
+    /// redis-server (cache1; app1's loopback one).
+    Redis,
+    /// gunicorn serving the lab's Django app on this port (app1).
+    Gunicorn(u16),
 }
 
 impl Daemon {
@@ -175,6 +181,9 @@ impl Daemon {
             Daemon::Listener(p) => format!("listener:{p}"),
             Daemon::Crowdsec => "crowdsec".into(),
             Daemon::ZabbixAgent => "zabbix_agentd".into(),
+            Daemon::Postgres => "postgres".into(),
+            Daemon::Redis => "redis".into(),
+            Daemon::Gunicorn(p) => format!("gunicorn:{p}"),
         }
     }
 
@@ -189,6 +198,9 @@ impl Daemon {
             Daemon::Listener(p) => format!("/run/rampart-lab/listener-{p}.pid"),
             Daemon::Crowdsec => "/run/rampart-lab/crowdsec.pid".into(),
             Daemon::ZabbixAgent => "/run/rampart-lab/zabbix_agentd.pid".into(),
+            Daemon::Postgres => PG_PID_FILE.into(),
+            Daemon::Redis => "/run/redis/redis-server.pid".into(),
+            Daemon::Gunicorn(p) => format!("/run/rampart-lab/gunicorn-{p}.pid"),
         }
     }
 }
@@ -208,7 +220,7 @@ pub struct HostSpec {
     pub fail2ban: Option<Fail2banSettings>,
     pub nginx: Option<NginxSettings>,
     pub node_exporter: bool,
-    /// Plain TCP listeners (db on 5432, app on 8000).
+    /// Plain TCP listeners (none today: db1 runs PostgreSQL and app1 gunicorn).
     pub listeners: Vec<u16>,
     pub wireguard: Option<WgRole>,
     /// Light scale host: only sshd.
@@ -272,7 +284,32 @@ impl HostSpec {
         if self.zabbix_agent {
             d.push(Daemon::ZabbixAgent);
         }
+        match self.stack_role() {
+            StackRole::Db => d.push(Daemon::Postgres),
+            StackRole::Cache => d.push(Daemon::Redis),
+            StackRole::App => d.extend([
+                Daemon::Redis,
+                Daemon::Gunicorn(APP_PORT_PLAIN),
+                Daemon::Gunicorn(APP_PORT_TLS),
+            ]),
+            StackRole::Web | StackRole::None => {}
+        }
         d
+    }
+
+    /// The part this host plays in the lab's Django stack. Kept by name rather than as a
+    /// field, so the host table above stays as it is.
+    pub fn stack_role(&self) -> StackRole {
+        if self.light {
+            return StackRole::None;
+        }
+        match self.name.as_str() {
+            "web1" | "web2" => StackRole::Web,
+            "app1" => StackRole::App,
+            "db1" => StackRole::Db,
+            "cache1" => StackRole::Cache,
+            _ => StackRole::None,
+        }
     }
 
     /// Daemons that exist on the host but are deliberately left stopped.
@@ -349,6 +386,26 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
             host: "vpn1",
             what: "fail2ban jail sshd-journal uses the systemd backend, but the host has no journal: it can never ban",
             should_be: "a backend that reads a log the host writes (the sshd jail's /var/log/auth.log)",
+        },
+        Misconfiguration {
+            host: "db1",
+            what: "PostgreSQL ssl = off, and pg_hba admits the app segment with `host` (TLS optional)",
+            should_be: "ssl = on with the host's certificate, `hostssl` lines for other hosts",
+        },
+        Misconfiguration {
+            host: "cache1",
+            what: "Redis without a password on its private address (protected-mode no)",
+            should_be: "requirepass or ACL users, protected-mode yes (as app1's loopback Redis)",
+        },
+        Misconfiguration {
+            host: "web2",
+            what: "nginx proxies /app/ to app1:8000 over plain HTTP",
+            should_be: "https to app1:8443 with proxy_ssl_verify on (as web1)",
+        },
+        Misconfiguration {
+            host: "app1",
+            what: "the Django app on 8000 (web2's) runs with DEBUG = True and django-ratelimit off",
+            should_be: "DEBUG = False and rate limits on (as the app on 8443, web1's)",
         },
         Misconfiguration {
             host: "edge",
@@ -514,7 +571,7 @@ impl LabConfig {
         PathBuf::from(s)
     }
 
-    /// Every host of the lab, the six named ones first, then the scale hosts.
+    /// Every host of the lab, the seven named ones first, then the scale hosts.
     pub fn hosts(&self) -> Vec<HostSpec> {
         let admin = self.segment_net(Segment::Admin);
         let dmz = self.segment_net(Segment::Dmz);
@@ -682,7 +739,7 @@ impl LabConfig {
                 fail2ban: f2b_ufw,
                 nginx: None,
                 node_exporter: true,
-                listeners: vec![8000],
+                listeners: vec![],
                 wireguard: None,
                 light: false,
                 crowdsec: false,
@@ -720,7 +777,39 @@ impl LabConfig {
                 fail2ban: f2b_ufw,
                 nginx: None,
                 node_exporter: true,
-                listeners: vec![5432],
+                listeners: vec![],
+                wireguard: None,
+                light: false,
+                crowdsec: false,
+                zabbix_agent: false,
+            },
+            HostSpec {
+                name: "cache1".into(),
+                segment: Segment::Data,
+                address: self.addr(12, 21),
+                admin_address: None,
+                firewall: Firewall::Ufw {
+                    enabled: true,
+                    rules: vec![
+                        UfwRule {
+                            port: 22,
+                            from: Some(admin),
+                        },
+                        UfwRule {
+                            port: REDIS_PORT,
+                            from: Some(self.segment_net(Segment::App)),
+                        },
+                        UfwRule {
+                            port: 9100,
+                            from: Some(admin),
+                        },
+                    ],
+                },
+                sshd: good_sshd,
+                fail2ban: f2b_ufw,
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![],
                 wireguard: None,
                 light: false,
                 crowdsec: false,
@@ -948,6 +1037,11 @@ http {
 
 /// The web host's site: HTTP redirects to HTTPS, TLS from the lab CA.
 pub fn nginx_site(host: &HostSpec) -> String {
+    nginx_site_with_app(host, None)
+}
+
+/// [`nginx_site`] with the `/app/` location proxying to the app host at `app_upstream`.
+pub fn nginx_site_with_app(host: &HostSpec, app_upstream: Option<Ipv4Addr>) -> String {
     let limit = matches!(host.nginx, Some(n) if n.limit_req);
     let name = &host.name;
     let mut s = String::from("# rampart lab\n");
@@ -976,7 +1070,30 @@ pub fn nginx_site(host: &HostSpec) -> String {
     if limit {
         s.push_str("\t\tlimit_req zone=perip burst=20 nodelay;\n");
     }
-    let _ = writeln!(s, "\t\treturn 200 \"{name}\\n\";\n\t}}\n}}");
+    let _ = writeln!(s, "\t\treturn 200 \"{name}\\n\";\n\t}}");
+    if let Some(app) = app_upstream {
+        s.push_str(&nginx_app_location(app, limit));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The `/app/` location of a web host: the clean one (rate-limited) proxies to the app's TLS
+/// port and verifies its certificate; the other proxies over plain HTTP.
+fn nginx_app_location(app: Ipv4Addr, clean: bool) -> String {
+    let mut s = String::from("\tlocation /app/ {\n");
+    if clean {
+        s.push_str("\t\tlimit_req zone=perip burst=20 nodelay;\n");
+        let _ = writeln!(s, "\t\tproxy_pass https://{app}:{APP_PORT_TLS};");
+        s.push_str("\t\tproxy_ssl_verify on;\n");
+        s.push_str("\t\tproxy_ssl_trusted_certificate /etc/nginx/tls/ca.crt;\n");
+        s.push_str("\t\tproxy_ssl_name app1;\n");
+    } else {
+        let _ = writeln!(s, "\t\tproxy_pass http://{app}:{APP_PORT_PLAIN};");
+    }
+    s.push_str("\t\tproxy_set_header Host $host;\n");
+    s.push_str("\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n");
+    s.push_str("\t}\n");
     s
 }
 
@@ -1071,6 +1188,32 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
+// ---------------------------------------------------------------------------------------
+// the Django stack (text in `super::stack`)
+
+/// The part a host plays in the lab's Django stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackRole {
+    None,
+    /// nginx proxies `/app/` to the app host.
+    Web,
+    /// gunicorn + Django (two instances), and a loopback Redis with a password.
+    App,
+    /// PostgreSQL 15.
+    Db,
+    /// Redis 7 for the app's cache.
+    Cache,
+}
+
+/// gunicorn's plain-HTTP port (web2's app: DEBUG on, no app-layer limit).
+pub const APP_PORT_PLAIN: u16 = 8000;
+/// gunicorn's TLS port (web1's app: DEBUG off, django-ratelimit on).
+pub const APP_PORT_TLS: u16 = 8443;
+pub const REDIS_PORT: u16 = 6379;
+pub const PG_PORT: u16 = 5432;
+/// PostgreSQL's `external_pid_file` in the host's private /run.
+pub const PG_PID_FILE: &str = "/run/postgresql/lab.pid";
+
 /// Where a path inside a host's own view is found from the root namespace: the holder
 /// process's root, which shows that mount namespace's overlays.
 pub fn in_view(holder_pid: u32, path: &str) -> PathBuf {
@@ -1104,6 +1247,7 @@ mod tests {
             ("vpn1", "10.77.10.20"),
             ("app1", "10.77.11.11"),
             ("db1", "10.77.12.11"),
+            ("cache1", "10.77.12.21"),
         ];
         assert_eq!(got.len(), want.len());
         for ((n, a), (wn, wa)) in got.iter().zip(want) {
@@ -1125,7 +1269,7 @@ mod tests {
         };
         cfg.validate().unwrap();
         let hosts = cfg.hosts();
-        assert_eq!(hosts.len(), 9);
+        assert_eq!(hosts.len(), 10);
         assert_eq!(host(&hosts, "db1").address.to_string(), "10.88.12.11");
         assert_eq!(host(&hosts, "s003").address.to_string(), "10.88.16.12");
         assert!(host(&hosts, "s001").light);
@@ -1240,7 +1384,17 @@ mod tests {
         assert!(
             host(&hosts, "db1")
                 .expected_daemons()
-                .contains(&Daemon::Listener(5432))
+                .contains(&Daemon::Postgres)
+        );
+        assert!(
+            host(&hosts, "cache1")
+                .expected_daemons()
+                .contains(&Daemon::Redis)
+        );
+        let app = host(&hosts, "app1").expected_daemons();
+        assert!(
+            app.contains(&Daemon::Gunicorn(APP_PORT_PLAIN))
+                && app.contains(&Daemon::Gunicorn(APP_PORT_TLS))
         );
         let jail = fail2ban_jail(&cfg, host(&hosts, "web1"));
         assert!(jail.contains("[sshd]\nenabled = true\n"));

@@ -14,6 +14,7 @@
 
 pub mod config;
 mod down;
+pub mod stack;
 mod status;
 mod sys;
 mod up;

@@ -48,6 +48,25 @@ const PROGRAMS: &[(&str, &str)] = &[
         "python3-systemd",
     ),
     ("/usr/bin/curl", "curl"),
+    // The Django stack (super::stack).
+    ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
+    ("/usr/bin/psql", "postgresql-client-15"),
+    ("/usr/bin/redis-server", "redis-server"),
+    ("/usr/bin/gunicorn", "gunicorn"),
+    (
+        "/usr/lib/python3/dist-packages/django/__init__.py",
+        "python3-django",
+    ),
+    (
+        "/usr/lib/python3/dist-packages/psycopg2/__init__.py",
+        "python3-psycopg2",
+    ),
+    (
+        "/usr/lib/python3/dist-packages/redis/__init__.py",
+        "python3-redis",
+    ),
+    ("/usr/lib/python3.11/ensurepip/__init__.py", "python3-venv"),
+    ("/usr/bin/setpriv", "util-linux"),
 ];
 
 /// Written before crowdsec's package is installed: a non-empty Central API credentials
@@ -76,6 +95,16 @@ pub fn current_scale_hosts(cfg: &LabConfig) -> u32 {
 pub fn up(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
     let made = Made::default();
     ensure_packages(&made)?;
+    if super::stack::ensure_venv()? {
+        note(
+            &made,
+            format!(
+                "made {} (pip: {})",
+                super::stack::VENV,
+                super::stack::PIP_PACKAGES.join(" ")
+            ),
+        );
+    }
     let boringtun = ensure_boringtun(&made)?;
     mkdir_private(&cfg.state_dir)?;
     let lock =
@@ -121,6 +150,12 @@ pub fn up(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
         return Err(e);
     }
 
+    if super::stack::bootstrap(cfg, |n| live_holder(cfg, n))? {
+        note(
+            &made,
+            "made the app's database on db1 and migrated the app".into(),
+        );
+    }
     write_client_files(cfg, &hosts)?;
     let n = cfg.scale_hosts.to_string();
     write_file(
@@ -803,6 +838,23 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
     if h.fail2ban.is_some() {
         configure_fail2ban(ctx, h, pid)?;
     }
+    // Before nginx: web hosts' nginx -t needs the lab CA the stack writes.
+    if h.stack_role() != config::StackRole::None {
+        let cert = if matches!(
+            h.stack_role(),
+            config::StackRole::App | config::StackRole::Db
+        ) {
+            Some(ensure_cert(cfg, h, 365)?)
+        } else {
+            None
+        };
+        super::stack::configure(
+            cfg,
+            h,
+            pid,
+            cert.as_ref().map(|(k, c)| (k.as_path(), c.as_path())),
+        )?;
+    }
     if let Some(n) = h.nginx {
         configure_nginx(ctx, h, pid, n.cert_days)?;
     }
@@ -989,6 +1041,17 @@ fn configure_zabbix_agent(h: &HostSpec, pid: u32) -> Result<(), LabError> {
     Ok(())
 }
 
+/// Where a web host's nginx proxies `/app/` to: the app host's address.
+fn app_upstream(cfg: &LabConfig, h: &HostSpec) -> Option<std::net::Ipv4Addr> {
+    if h.stack_role() != config::StackRole::Web {
+        return None;
+    }
+    cfg.hosts()
+        .into_iter()
+        .find(|x| x.stack_role() == config::StackRole::App)
+        .map(|x| x.address)
+}
+
 fn configure_nginx(ctx: &Ctx<'_>, h: &HostSpec, pid: u32, days: u32) -> Result<(), LabError> {
     let name = h.name.as_str();
     let (key, crt) = ensure_cert(ctx.cfg, h, days)?;
@@ -1002,7 +1065,7 @@ fn configure_nginx(ctx: &Ctx<'_>, h: &HostSpec, pid: u32, days: u32) -> Result<(
     write_file(
         name,
         &in_view(pid, "/etc/nginx/sites-enabled/lab"),
-        config::nginx_site(h).as_bytes(),
+        config::nginx_site_with_app(h, app_upstream(ctx.cfg, h)).as_bytes(),
         0o644,
     )?;
     let tls = in_view(pid, "/etc/nginx/tls");
@@ -1081,6 +1144,11 @@ fn ensure_daemons(ctx: &Ctx<'_>, h: &HostSpec, holder: u32) -> Result<(), LabErr
                 .args(["-f", "-c", "/etc/zabbix/zabbix_agentd.conf"])
                 .spawn_detached(&log)?;
                 record_pid(name, holder, d, child.id())?;
+            }
+            Daemon::Postgres => super::stack::start_postgres(name, holder, &log)?,
+            Daemon::Redis => super::stack::start_redis(name, holder, &log)?,
+            Daemon::Gunicorn(port) => {
+                super::stack::start_gunicorn(name, h.address, holder, port, &log)?;
             }
         }
         let started = sys::wait_until(Duration::from_secs(10), || {

@@ -216,6 +216,27 @@ pub static CATALOGUE: &[CheckInfo] = &[
         Some("nginx-add-rate-limit"),
     ),
     c(
+        "TLS-INTERNAL-MISSING",
+        High,
+        "an internal service other hosts can reach accepts unencrypted connections (PostgreSQL ssl off or pg_hba host/hostnossl for other hosts, Redis plaintext beyond loopback, MySQL without require_secure_transport, nginx proxying to another host over plain HTTP)",
+        "Anyone on the path between the hosts reads and changes queries, sessions and passwords.",
+        Some("pg-enable-tls"),
+    ),
+    c(
+        "DATA-NO-AUTH",
+        Critical,
+        "a data store other hosts can reach answers without authentication (Redis without requirepass/ACL users, PostgreSQL trust for other hosts, Memcached beyond loopback)",
+        "Whoever reaches the port reads, changes or deletes the data, and Redis can be turned into code execution.",
+        Some("redis-bind-private"),
+    ),
+    c(
+        "APP-DEBUG",
+        High,
+        "the Django app serves its debug pages (DEBUG = True), shown by one GET of an unknown URL on its own port",
+        "Debug pages show settings, code paths and SQL to anyone, and make every error a map of the app.",
+        None,
+    ),
+    c(
         "MON-AGENT-MISSING",
         Low,
         "no monitoring agent (node_exporter, Zabbix agent, NRPE) runs",

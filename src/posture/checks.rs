@@ -83,6 +83,7 @@ pub fn evaluate(inv: &Inventory, fleet: &FleetState, opts: &CheckOptions) -> Vec
         }
         check_host(inv, host, state, opts, &mut out);
     }
+    super::stack::stack_checks(inv, fleet, &mut out);
     check_fleet(inv, opts, &mut out);
     sort(&mut out);
     out
@@ -116,6 +117,7 @@ pub fn check_host(
     service_checks(&policy, host, state, out);
     defences::checks(&policy, host, state, out);
     cloud_checks(host, opts, out);
+    super::stack::host_checks(inv, host, state, out);
 }
 
 /// What a host's roles, taken together, allow and require.

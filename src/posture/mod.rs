@@ -8,6 +8,7 @@ mod catalogue;
 pub mod checks;
 pub mod cloud;
 pub mod score;
+pub mod stack;
 pub mod waivers;
 
 use serde::{Deserialize, Serialize};
