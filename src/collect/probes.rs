@@ -28,8 +28,8 @@ use crate::ssh::{Frame, ReadCommand};
 use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, Stack, StateError, Vpn};
 
 use super::{
-    ParseError, counters, crowdsec, datastore, django, facts, fail2ban, firewall, https, ids, jails,
-    listeners, nginx, services, sshd, tls, ufw, vpn,
+    ParseError, counters, crowdsec, datastore, django, facts, fail2ban, firewall, https, ids,
+    jails, listeners, nginx, services, sshd, tls, ufw, vpn,
 };
 
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.

@@ -418,6 +418,7 @@ fn default_deny_plan_reads_in_words() {
     .unwrap();
     assert_eq!(p.description.steps.len(), 1);
     assert!(p.description.rules_added.is_empty() && p.description.guard.is_empty());
+}
 
 #[test]
 fn hsts_fix_is_a_tested_drop_in_and_refuses_where_it_would_not_reach() {
