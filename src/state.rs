@@ -888,6 +888,7 @@ pub struct LogFileStat {
     pub exists: bool,
     /// "regular file", "directory", "symbolic link"...
     pub kind: Option<String>,
+    /// Not collected by the probe (`-`): a growing log would make every collection differ.
     pub size: Option<u64>,
 }
 

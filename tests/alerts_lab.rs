@@ -574,11 +574,16 @@ fn a_firewall_switched_off_or_changed_raises_drift_then_resolves() {
         });
 
         ufw(&["allow", &rule]);
-        let v = w.wait_alert("DRIFT-FIREWALL-CHANGED", "web1", "firing");
-        assert!(
-            v.to_string().contains(&port.to_string()),
-            "the new rule is named: {v}"
-        );
+        // `ufw disable`/`enable` above may still show as a change of their own (ufw reloads
+        // its chains in steps): wait for the change that names the new rule.
+        let named = port.to_string();
+        let v = w.wait_json("DRIFT-FIREWALL-CHANGED naming the rule", 90, |v| {
+            v["alert"] == "DRIFT-FIREWALL-CHANGED"
+                && v["host"] == "web1"
+                && v["state"] == "firing"
+                && v.to_string().contains(&named)
+        });
+        assert_eq!(v["severity"], "medium", "{v}");
         ufw(&["delete", "allow", &rule]);
         w.wait_alert("DRIFT-FIREWALL-CHANGED", "web1", "resolved");
     }));

@@ -205,7 +205,9 @@ pub fn parse_probe(text: &str) -> Result<JailSources, ParseError> {
     })
 }
 
-/// One `### stat KIND|SIZE|PATH` line of the fail2ban probe (`missing` when absent).
+/// One `### stat KIND|SIZE|PATH` line of the fail2ban probe (`missing` when absent). The
+/// probe prints `-` for the size: a log grows with every line, which no refresh fingerprint
+/// can vouch for, and whether a jail can ban depends only on the file being there.
 pub fn parse_stat(line: &str) -> Option<LogFileStat> {
     let rest = line.strip_prefix("### stat ")?;
     let mut it = rest.splitn(3, '|');

@@ -166,7 +166,7 @@ pub const PROBES: &[ReadCommand] = &[
          printf '%s\\n' \"$o\"; [ \"$rc\" -eq 0 ] || exit \"$rc\"; \
          printf '%s\\n' \"$o\" | sed -n 's/.*File list:[[:space:]]*//p' | tr -s ' \\t' '\\n\\n' | head -n 64 | \
          while IFS= read -r f; do [ -n \"$f\" ] || continue; \
-         if [ -e \"$f\" ]; then stat -c '### stat %F|%s|%n' -- \"$f\"; else printf '### stat missing|0|%s\\n' \"$f\"; fi; \
+         if [ -e \"$f\" ]; then stat -c '### stat %F|-|%n' -- \"$f\"; else printf '### stat missing|0|%s\\n' \"$f\"; fi; \
          done"
     ),
     // The jail files fail2ban reads (no fail2ban-client call), and whether a journal exists
