@@ -10,8 +10,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use rampart::collect::{Refresher, collect_named};
-use rampart::ssh::transport::{HostSpec, TransportOptions};
-use rampart::ssh::{AgentChoice, Transport};
+use rampart::ssh::Transport;
 use rampart::state::{HostState, Probed};
 
 const HOST: &str = "web1";
@@ -20,29 +19,6 @@ const HOST: &str = "web1";
 const PORT: u16 = 48_231;
 const BANNED: &str = "192.0.2.77";
 const DROP_IN: &str = "/etc/ssh/sshd_config.d/zz-rampart-incremental.conf";
-
-fn transport(lab: &common::Lab) -> Transport {
-    let specs = common::HOSTS
-        .iter()
-        .map(|(name, addr)| {
-            let mut s = HostSpec::direct(name, addr, 22, "root");
-            if *name != "edge" {
-                s.via = Some("edge".into());
-            }
-            s.identity_files = vec![lab.client_key()];
-            s.known_hosts = vec![lab.known_hosts()];
-            s
-        })
-        .collect();
-    let opts = TransportOptions {
-        user_known_hosts: false,
-        agent: AgentChoice::Off,
-        default_identities: false,
-        command_timeout: Duration::from_secs(60),
-        ..TransportOptions::default()
-    };
-    Transport::from_specs(specs, opts).unwrap()
-}
 
 /// The state without what changes by itself between two collections a moment apart
 /// (uptime, traffic counters, the collection time, VPN transfer counters).
@@ -107,7 +83,7 @@ fn listener(lab: &common::Lab) -> Child {
 #[tokio::test(flavor = "multi_thread")]
 async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
     let lab = common::ensure_lab_exclusive();
-    let t = transport(&lab);
+    let t = lab.transport(None);
     let r = Refresher::new(Duration::from_secs(3600));
 
     let (first, report) = r.collect_named(&t, HOST).await;

@@ -12,35 +12,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use rampart::collect::{collect_fleet, probes};
-use rampart::ssh::transport::{HostSpec, TransportOptions};
-use rampart::ssh::{AgentChoice, Transport};
 use rampart::state::{
     Decision, FleetState, HostState, KnownService, Manager, PermitRootLogin, Policy, Protocol,
 };
-
-fn transport(lab: &common::Lab, log: &std::path::Path) -> Transport {
-    let specs = common::HOSTS
-        .iter()
-        .map(|(name, addr)| {
-            let mut s = HostSpec::direct(name, addr, 22, "root");
-            if *name != "edge" {
-                s.via = Some("edge".into());
-            }
-            s.identity_files = vec![lab.client_key()];
-            s.known_hosts = vec![lab.known_hosts()];
-            s
-        })
-        .collect();
-    let opts = TransportOptions {
-        user_known_hosts: false,
-        agent: AgentChoice::Off,
-        default_identities: false,
-        command_log: Some(log.to_path_buf()),
-        command_timeout: std::time::Duration::from_secs(60),
-        ..TransportOptions::default()
-    };
-    Transport::from_specs(specs, opts).unwrap()
-}
 
 fn host<'a>(fleet: &'a FleetState, name: &str) -> &'a HostState {
     fleet
@@ -57,7 +31,7 @@ async fn whole_lab_collects_and_shows_its_misconfigurations() {
     let lab = common::ensure_lab();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("commands.jsonl");
-    let t = transport(&lab, &log);
+    let t = lab.transport(Some(&log));
     let names: Vec<String> = common::HOSTS.iter().map(|(n, _)| n.to_string()).collect();
     let started = Instant::now();
     let fleet = collect_fleet(&t, &names).await;
@@ -257,7 +231,7 @@ async fn measure_collection_cost() {
     let lab = common::ensure_lab();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("commands.jsonl");
-    let t = transport(&lab, &log);
+    let t = lab.transport(Some(&log));
     for (n, r) in t.connect_all().await {
         r.unwrap_or_else(|e| panic!("{n}: {e}"));
     }

@@ -13,8 +13,6 @@ use std::process::{Command, Output};
 
 use common::Lab;
 use rampart::collect::collect_fleet;
-use rampart::ssh::transport::{HostSpec, TransportOptions};
-use rampart::ssh::{AgentChoice, Transport};
 use rampart::state::{FleetState, KnownService, Probed};
 
 /// A scratch state dir and an inventory naming the lab's files by absolute path.
@@ -153,33 +151,9 @@ fn each_defence_check_fires_on_its_misconfigured_host_only() {
     assert!(findings(&doc, "vpn1", "MON-AGENT-MISSING").is_empty());
 }
 
-fn transport(lab: &Lab, log: &std::path::Path) -> Transport {
-    let specs = common::HOSTS
-        .iter()
-        .map(|(name, addr)| {
-            let mut s = HostSpec::direct(name, addr, 22, "root");
-            if *name != "edge" {
-                s.via = Some("edge".into());
-            }
-            s.identity_files = vec![lab.client_key()];
-            s.known_hosts = vec![lab.known_hosts()];
-            s
-        })
-        .collect();
-    let opts = TransportOptions {
-        user_known_hosts: false,
-        agent: AgentChoice::Off,
-        default_identities: false,
-        command_log: Some(log.to_path_buf()),
-        command_timeout: std::time::Duration::from_secs(60),
-        ..TransportOptions::default()
-    };
-    Transport::from_specs(specs, opts).unwrap()
-}
-
 async fn collect(lab: &Lab, hosts: &[&str]) -> FleetState {
     let dir = tempfile::tempdir().unwrap();
-    let t = transport(lab, &dir.path().join("commands.jsonl"));
+    let t = lab.transport(Some(&dir.path().join("commands.jsonl")));
     let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
     collect_fleet(&t, &names).await
 }

@@ -20,8 +20,6 @@ use std::net::IpAddr;
 use std::process::Command;
 
 use rampart::collect::collect_fleet;
-use rampart::ssh::transport::{HostSpec, TransportOptions};
-use rampart::ssh::{AgentChoice, Transport};
 use rampart::state::{Decision, FleetState, HostState, Probed, Protocol};
 use serde_json::Value;
 
@@ -66,30 +64,6 @@ for k in list(sel.get_map().values()):
     out["res"][k.data] = "timeout"; k.fileobj.close()
 print(json.dumps(out))
 "#;
-
-fn transport(lab: &common::Lab, log: &std::path::Path) -> Transport {
-    let specs = common::HOSTS
-        .iter()
-        .map(|(name, addr)| {
-            let mut s = HostSpec::direct(name, addr, 22, "root");
-            if *name != "edge" {
-                s.via = Some("edge".into());
-            }
-            s.identity_files = vec![lab.client_key()];
-            s.known_hosts = vec![lab.known_hosts()];
-            s
-        })
-        .collect();
-    let opts = TransportOptions {
-        user_known_hosts: false,
-        agent: AgentChoice::Off,
-        default_identities: false,
-        command_log: Some(log.to_path_buf()),
-        command_timeout: std::time::Duration::from_secs(60),
-        ..TransportOptions::default()
-    };
-    Transport::from_specs(specs, opts).unwrap()
-}
 
 /// What the kernel may do with a connection attempt, as the model predicts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +158,7 @@ async fn every_verdict_agrees_with_a_real_connection_attempt() {
     // the packets.
     let lab = common::ensure_lab_exclusive();
     let dir = tempfile::tempdir().unwrap();
-    let t = transport(&lab, &dir.path().join("commands.jsonl"));
+    let t = lab.transport(Some(&dir.path().join("commands.jsonl")));
     let names: Vec<String> = common::HOSTS.iter().map(|(n, _)| n.to_string()).collect();
     let fleet = collect_fleet(&t, &names).await;
 

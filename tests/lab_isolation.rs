@@ -10,9 +10,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use rampart::ssh::transport::{HostSpec, TransportOptions};
-use rampart::ssh::{AgentChoice, Transport};
-
 /// The foreign environment: a network namespace and a boringtun in it, removed when dropped.
 struct Foreign {
     ns: String,
@@ -72,29 +69,6 @@ fn foreign() -> Foreign {
     f
 }
 
-fn transport(lab: &common::Lab) -> Transport {
-    let specs = common::HOSTS
-        .iter()
-        .map(|(name, addr)| {
-            let mut s = HostSpec::direct(name, addr, 22, "root");
-            if *name != "edge" {
-                s.via = Some("edge".into());
-            }
-            s.identity_files = vec![lab.client_key()];
-            s.known_hosts = vec![lab.known_hosts()];
-            s
-        })
-        .collect();
-    let opts = TransportOptions {
-        user_known_hosts: false,
-        agent: AgentChoice::Off,
-        default_identities: false,
-        command_timeout: Duration::from_secs(60),
-        ..TransportOptions::default()
-    };
-    Transport::from_specs(specs, opts).unwrap()
-}
-
 #[test]
 fn the_suites_checks_hold_beside_a_foreign_boringtun_and_a_second_environment() {
     let lab = common::ensure_lab_exclusive();
@@ -123,7 +97,7 @@ fn the_suites_checks_hold_beside_a_foreign_boringtun_and_a_second_environment() 
     // Collection sees the lab host's WireGuard, not the foreign one.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let st = rt.block_on(async {
-        let t = transport(&lab);
+        let t = lab.transport(None);
         let st = rampart::collect::collect_named(&t, "vpn1").await;
         t.close().await;
         st

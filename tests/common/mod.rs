@@ -127,6 +127,33 @@ pub fn address(host: &str) -> &'static str {
 }
 
 impl Lab {
+    /// The real transport to every lab host, private ones through edge: the lab's key and
+    /// known_hosts only (no agent, no user files), 60 s per command, the command log at `log`.
+    pub fn transport(&self, log: Option<&Path>) -> rampart::ssh::Transport {
+        use rampart::ssh::transport::{HostSpec, TransportOptions};
+        let specs = HOSTS
+            .iter()
+            .map(|(name, addr)| {
+                let mut s = HostSpec::direct(name, addr, 22, "root");
+                if *name != "edge" {
+                    s.via = Some("edge".into());
+                }
+                s.identity_files = vec![self.client_key()];
+                s.known_hosts = vec![self.known_hosts()];
+                s
+            })
+            .collect();
+        let opts = TransportOptions {
+            user_known_hosts: false,
+            agent: rampart::ssh::AgentChoice::Off,
+            default_identities: false,
+            command_log: log.map(Path::to_path_buf),
+            command_timeout: std::time::Duration::from_secs(60),
+            ..TransportOptions::default()
+        };
+        rampart::ssh::Transport::from_specs(specs, opts).expect("lab transport")
+    }
+
     pub fn known_hosts(&self) -> PathBuf {
         self.state_dir.join("known_hosts")
     }
