@@ -110,6 +110,30 @@ impl Watch {
         }
     }
 
+    /// Waits until `alert` on `host` is not firing: its last event is "resolved", or it never
+    /// fired. A change made while an alert fires only updates that alert, without a new
+    /// event, so a test that wants an event of its own waits for the earlier one to end.
+    fn wait_not_firing(&mut self, alert: &str, host: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            self.drain();
+            let last = self
+                .seen_out
+                .iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .rfind(|v| v["alert"] == alert && v["host"] == host);
+            if last.is_none_or(|v| v["state"] != "firing") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{alert} on {host} still firing after {secs}s.\nstdout:\n{}",
+                self.seen_out.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Waits for a stdout JSON line satisfying `pred`.
     fn wait_json(
         &mut self,
@@ -573,9 +597,11 @@ fn a_firewall_switched_off_or_changed_raises_drift_then_resolves() {
             fw_none(v, "resolved")
         });
 
+        // `ufw disable`/`enable` above show as changes of their own (ufw reloads its chains
+        // in steps): let that alert resolve first, then wait for the change that names the
+        // new rule.
+        w.wait_not_firing("DRIFT-FIREWALL-CHANGED", "web1", 120);
         ufw(&["allow", &rule]);
-        // `ufw disable`/`enable` above may still show as a change of their own (ufw reloads
-        // its chains in steps): wait for the change that names the new rule.
         let named = port.to_string();
         let v = w.wait_json("DRIFT-FIREWALL-CHANGED naming the rule", 90, |v| {
             v["alert"] == "DRIFT-FIREWALL-CHANGED"
