@@ -208,8 +208,11 @@ fn prometheus_scrapes_two_rampart_instances_and_a_rule_fires() {
     assert_eq!(alert["labels"]["instance"], targets[1].as_str());
 
     // Both instances are up, each reports its half, and one query sees the whole lab.
-    let up = query(&prom, "up{job=\"rampart\"}");
-    assert_eq!(up.len(), 2, "{up:?}");
+    // Prometheus scrapes each target on its own schedule: wait until it has both.
+    let up = wait_for("both targets scraped", Duration::from_secs(60), || {
+        let v = query(&prom, "up{job=\"rampart\"}");
+        (v.len() == 2).then_some(v)
+    });
     assert!(up.iter().all(|s| s["value"][1] == "1"), "{up:?}");
     let per_instance = wait_for("both halves collected", Duration::from_secs(60), || {
         let v = query(&prom, "count by (instance) (rampart_host_up == 1)");
