@@ -20,55 +20,11 @@ use std::time::{Duration, Instant};
 
 use common::Lab;
 
-/// A scratch state dir (journal, command log) and an inventory naming the lab's files by
-/// absolute path.
-struct Env {
-    dir: tempfile::TempDir,
-    inventory: PathBuf,
-}
+use common::Scratch as Env;
 
 impl Env {
-    fn new(lab: &Lab) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let shipped =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.toml"))
-                .unwrap();
-        let lab_dir = lab.state_dir.display().to_string();
-        let text = shipped.replace("${XDG_STATE_HOME}/rampart/lab", &lab_dir);
-        let inventory = dir.path().join("inventory.toml");
-        std::fs::write(&inventory, text).unwrap();
-        Env { dir, inventory }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
     fn journal(&self) -> PathBuf {
         self.state().join("rampart").join("fixes.jsonl")
-    }
-
-    fn rampart(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(common::rampart_bin());
-        c.arg("-i")
-            .arg(&self.inventory)
-            .args(args)
-            .env("XDG_STATE_HOME", self.state())
-            .env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .stdin(std::process::Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.rampart(args).output().unwrap();
-        eprintln!(
-            "$ rampart {}\n-> {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
     }
 
     fn fix(&self, host: &str, fix: &str, params: &[&str], extra: &[&str]) -> Output {

@@ -6,51 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use common::Lab;
 
-struct Env {
-    dir: tempfile::TempDir,
-    inventory: PathBuf,
-}
+use common::Scratch as Env;
 
 impl Env {
-    fn new(lab: &Lab) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let shipped =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.toml"))
-                .unwrap();
-        let text = shipped.replace(
-            "${XDG_STATE_HOME}/rampart/lab",
-            &lab.state_dir.display().to_string(),
-        );
-        let inventory = dir.path().join("inventory.toml");
-        std::fs::write(&inventory, text).unwrap();
-        Env { dir, inventory }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(common::rampart_bin())
-            .arg("-i")
-            .arg(&self.inventory)
-            .args(args)
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        eprintln!(
-            "$ rampart {}\n-> {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     /// (check, title) of the host's findings in a fresh audit.
     fn audit(&self, host: &str) -> Vec<(String, String)> {
         let out = self.dir.path().join("audit.json");

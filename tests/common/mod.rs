@@ -328,3 +328,57 @@ impl Drop for LabRestore {
         }
     }
 }
+
+/// A scratch state and data dir and a copy of the shipped inventory naming the lab's files by
+/// absolute path: `rampart` run through it never touches the user's history or journal.
+/// Test files add their own helpers with `impl common::Scratch { ... }`.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub inventory: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(lab: &Lab) -> Scratch {
+        let dir = tempfile::tempdir().expect("scratch dir");
+        let shipped =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.toml"))
+                .expect("read inventory.toml");
+        let text = shipped.replace(
+            "${XDG_STATE_HOME}/rampart/lab",
+            &lab.state_dir.display().to_string(),
+        );
+        let inventory = dir.path().join("inventory.toml");
+        std::fs::write(&inventory, text).expect("write the scratch inventory");
+        Scratch { dir, inventory }
+    }
+
+    /// `XDG_STATE_HOME` of the runs (journal, command log).
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// `rampart -i INVENTORY ARGS` with the scratch dirs and no standard input.
+    pub fn rampart(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(rampart_bin());
+        c.arg("-i")
+            .arg(&self.inventory)
+            .args(args)
+            .env("XDG_STATE_HOME", self.state())
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Runs it, echoing the command and its output to the test's log.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.rampart(args).output().expect("run rampart");
+        eprintln!(
+            "$ rampart {}\n-> {}\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
