@@ -24,14 +24,6 @@ impl Drop for Reap {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The lab inventory with only `names` as hosts (the bastion is always kept: the others jump
 /// through it), no alert sinks, and a 2-second refresh.
 fn half_inventory(names: &[&str]) -> String {
@@ -104,17 +96,19 @@ fn prometheus_scrapes_two_rampart_instances_and_a_rule_fires() {
     for (name, hosts) in &halves {
         let inv = dir.path().join(format!("{name}.toml"));
         std::fs::write(&inv, half_inventory(hosts)).unwrap();
-        let port = free_port();
-        let child = Command::new(common::rampart_bin())
-            .arg("-i")
-            .arg(&inv)
-            .args(["watch", "--no-capture", "--metrics"])
-            .arg(format!("127.0.0.1:{port}"))
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (child, port) = common::ports::start_on_free_ports("rampart watch", 1, |p| {
+            Command::new(common::rampart_bin())
+                .arg("-i")
+                .arg(&inv)
+                .args(["watch", "--no-capture", "--metrics"])
+                .arg(format!("127.0.0.1:{}", p[0]))
+                .env("XDG_DATA_HOME", dir.path().join("data"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        });
+        let port = port[0];
         watchers.push(Reap(child));
         targets.push(format!("127.0.0.1:{port}"));
     }
@@ -170,9 +164,7 @@ fn prometheus_scrapes_two_rampart_instances_and_a_rule_fires() {
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
-    let prom_port = free_port();
-    let prom = format!("http://127.0.0.1:{prom_port}");
-    let _prometheus = Reap(
+    let (prometheus, prom_port) = common::ports::start_on_free_ports("prometheus", 1, |p| {
         Command::new("prometheus")
             .arg(format!(
                 "--config.file={}",
@@ -182,12 +174,14 @@ fn prometheus_scrapes_two_rampart_instances_and_a_rule_fires() {
                 "--storage.tsdb.path={}",
                 dir.path().join("tsdb").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", p[0]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("prometheus (Debian package; .ci/run installs it)"),
-    );
+            .expect("prometheus (Debian package; .ci/run installs it)")
+    });
+    let _prometheus = Reap(prometheus);
+    let prom = format!("http://127.0.0.1:{}", prom_port[0]);
 
     // The rule fires on the back half's app1 (the lab ships it without a firewall).
     let alert = wait_for(

@@ -8,11 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 use rampart::alerts::detect::Reachability;
 use rampart::alerts::http::SinkClient;
@@ -23,29 +24,6 @@ use rampart::alerts::{AlertEngine, AlertEvent, Sinks};
 const PASSWORD: &str = "pw-Qx7-correct-horse";
 const TOKEN: &str = "tok-9f8e7d6c5b4a-bearer";
 const TOKEN_ENV: &str = "RAMPART_SINKS_AUTH_TEST_TOKEN";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16, what: &str, log: &Path) {
-    let sa: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&sa, Duration::from_millis(200)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{what} did not listen on {port}: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -150,58 +128,58 @@ impl Stack {
         let pki = make_pki(d);
         let mut children = Vec::new();
 
-        let am_port = free_port();
         std::fs::write(
             d.join("alertmanager.yml"),
             "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
         )
         .unwrap();
         let am_log = d.join("alertmanager.log");
-        children.push(
+        let (am, am_ports) = common::ports::start_on_free_ports("alertmanager", 1, |p| {
             Command::new("prometheus-alertmanager")
                 .arg(format!(
                     "--config.file={}",
                     d.join("alertmanager.yml").display()
                 ))
                 .arg(format!("--storage.path={}", d.join("am-data").display()))
-                .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+                .arg(format!("--web.listen-address=127.0.0.1:{}", p[0]))
                 .arg("--cluster.listen-address=")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&am_log).unwrap())
                 .spawn()
-                .unwrap(),
-        );
-        wait_listening(am_port, "alertmanager", &am_log);
+                .unwrap()
+        });
+        children.push(am);
+        let am_port = am_ports[0];
 
         let hash = run(Command::new("openssl").args(["passwd", "-apr1", PASSWORD]));
         std::fs::write(d.join("htpasswd"), format!("rampart:{}", hash.trim())).unwrap();
-        let (basic, bearer, mtls) = (free_port(), free_port(), free_port());
         let tls = format!(
             "ssl_certificate {}; ssl_certificate_key {};",
             pki.server_cert.display(),
             pki.server_key.display()
         );
         let proxy = format!("location / {{ proxy_pass http://127.0.0.1:{am_port}; }}");
-        let conf = format!(
-            "user root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n access_log {d}/access.log;\n\
-              client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
-              fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-              server {{ listen 127.0.0.1:{basic} ssl; {tls}\n\
-                auth_basic \"alertmanager\"; auth_basic_user_file {d}/htpasswd; {proxy} }}\n\
-              server {{ listen 127.0.0.1:{bearer} ssl; {tls}\n\
-                if ($http_authorization != \"Bearer {TOKEN}\") {{ return 401; }} {proxy} }}\n\
-              server {{ listen 127.0.0.1:{mtls} ssl; {tls}\n\
-                ssl_client_certificate {ca}; ssl_verify_client on; {proxy} }}\n\
-             }}\n",
-            d = d.display(),
-            ca = pki.ca.display(),
-        );
-        std::fs::write(d.join("nginx.conf"), conf).unwrap();
         let nginx_log = d.join("error.log");
-        children.push(
+        let (nginx, ports) = common::ports::start_on_free_ports("nginx", 3, |p| {
+            let (basic, bearer, mtls) = (p[0], p[1], p[2]);
+            let conf = format!(
+                "user root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{\n access_log {d}/access.log;\n\
+                  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+                  fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+                  server {{ listen 127.0.0.1:{basic} ssl; {tls}\n\
+                    auth_basic \"alertmanager\"; auth_basic_user_file {d}/htpasswd; {proxy} }}\n\
+                  server {{ listen 127.0.0.1:{bearer} ssl; {tls}\n\
+                    if ($http_authorization != \"Bearer {TOKEN}\") {{ return 401; }} {proxy} }}\n\
+                  server {{ listen 127.0.0.1:{mtls} ssl; {tls}\n\
+                    ssl_client_certificate {ca}; ssl_verify_client on; {proxy} }}\n\
+                 }}\n",
+                d = d.display(),
+                ca = pki.ca.display(),
+            );
+            std::fs::write(d.join("nginx.conf"), conf).unwrap();
             Command::new("/usr/sbin/nginx")
                 .arg("-p")
                 .arg(d)
@@ -214,11 +192,10 @@ impl Stack {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap(),
-        );
-        for p in [basic, bearer, mtls] {
-            wait_listening(p, "nginx", &nginx_log);
-        }
+                .unwrap()
+        });
+        children.push(nginx);
+        let (basic, bearer, mtls) = (ports[0], ports[1], ports[2]);
         Stack {
             dir,
             pki,

@@ -11,6 +11,7 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod ports;
 pub mod tmux;
 
 use std::fs::File;
