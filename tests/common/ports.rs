@@ -38,10 +38,11 @@ fn listening_inodes(port: u16) -> Vec<u64> {
                 .rsplit(':')
                 .next()
                 .and_then(|p| u16::from_str_radix(p, 16).ok());
-            if local_port == Some(port) {
-                if let Ok(inode) = f[9].parse() {
-                    out.push(inode);
-                }
+            if local_port != Some(port) {
+                continue;
+            }
+            if let Ok(inode) = f[9].parse() {
+                out.push(inode);
             }
         }
     }
