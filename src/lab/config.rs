@@ -168,6 +168,10 @@ pub enum Daemon {
     Redis,
     /// gunicorn serving the lab's Django app on this port (app1).
     Gunicorn(u16),
+    /// dockerd (dock1), with its own containerd.
+    Dockerd,
+    /// PostgreSQL in dock1's container (its pid as the machine sees it).
+    DockerPostgres,
 }
 
 impl Daemon {
@@ -184,6 +188,8 @@ impl Daemon {
             Daemon::Postgres => "postgres".into(),
             Daemon::Redis => "redis".into(),
             Daemon::Gunicorn(p) => format!("gunicorn:{p}"),
+            Daemon::Dockerd => "dockerd".into(),
+            Daemon::DockerPostgres => "docker:postgres".into(),
         }
     }
 
@@ -201,6 +207,8 @@ impl Daemon {
             Daemon::Postgres => PG_PID_FILE.into(),
             Daemon::Redis => "/run/redis/redis-server.pid".into(),
             Daemon::Gunicorn(p) => format!("/run/rampart-lab/gunicorn-{p}.pid"),
+            Daemon::Dockerd => "/run/docker.pid".into(),
+            Daemon::DockerPostgres => "/run/rampart-lab/docker-postgres.pid".into(),
         }
     }
 }
@@ -294,7 +302,16 @@ impl HostSpec {
             ]),
             StackRole::Web | StackRole::None => {}
         }
+        if self.runs_docker() {
+            d.extend([Daemon::Dockerd, Daemon::DockerPostgres]);
+        }
         d
+    }
+
+    /// dock1 runs dockerd and a PostgreSQL container (src/lab/docker.rs). By name, like
+    /// [`HostSpec::stack_role`].
+    pub fn runs_docker(&self) -> bool {
+        !self.light && self.name == super::docker::DOCKER_HOST
     }
 
     /// The part this host plays in the lab's Django stack. Kept by name rather than as a
@@ -411,6 +428,13 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
             host: "edge",
             what: "no IDS runs on the bastion (none is packaged in this Debian release's sources)",
             should_be: "Snort or Suricata watching the bastion's outside leg",
+        },
+        Misconfiguration {
+            host: "dock1",
+            what: "PostgreSQL in Docker published with -p 5432:5432: Docker's DNAT and FORWARD \
+                   rules let every segment in, whatever ufw's 5432-from-app rule says",
+            should_be: "a DOCKER-USER rule that lets only the app segment reach the published \
+                        port (or a publish bound to a private address)",
         },
     ]
 }
@@ -571,7 +595,7 @@ impl LabConfig {
         PathBuf::from(s)
     }
 
-    /// Every host of the lab, the seven named ones first, then the scale hosts.
+    /// Every host of the lab, the named ones first, then the scale hosts.
     pub fn hosts(&self) -> Vec<HostSpec> {
         let admin = self.segment_net(Segment::Admin);
         let dmz = self.segment_net(Segment::Dmz);
@@ -797,6 +821,41 @@ impl LabConfig {
                         },
                         UfwRule {
                             port: REDIS_PORT,
+                            from: Some(self.segment_net(Segment::App)),
+                        },
+                        UfwRule {
+                            port: 9100,
+                            from: Some(admin),
+                        },
+                    ],
+                },
+                sshd: good_sshd,
+                fail2ban: f2b_ufw,
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: None,
+                light: false,
+                crowdsec: false,
+                zabbix_agent: false,
+            },
+            // PostgreSQL in Docker, published on every address (src/lab/docker.rs). ufw is
+            // right (5432 only from the app segment) and does not matter: Docker's DNAT and
+            // FORWARD rules take the connection before ufw's INPUT rules see it.
+            HostSpec {
+                name: super::docker::DOCKER_HOST.into(),
+                segment: Segment::Data,
+                address: self.addr(12, 31),
+                admin_address: None,
+                firewall: Firewall::Ufw {
+                    enabled: true,
+                    rules: vec![
+                        UfwRule {
+                            port: 22,
+                            from: Some(admin),
+                        },
+                        UfwRule {
+                            port: PG_PORT,
                             from: Some(self.segment_net(Segment::App)),
                         },
                         UfwRule {

@@ -49,6 +49,20 @@ pub fn down(cfg: &LabConfig) -> Result<Vec<String>, LabError> {
             }
         }
     }
+    // Containers first, while dockerd can still stop them; then whatever the host's
+    // processes started in other namespaces (a container's processes under their shim).
+    if let Ok(hosts) = fs::read_dir(cfg.state_dir.join("hosts")) {
+        for h in hosts.flatten() {
+            if h.file_name() == super::docker::DOCKER_HOST
+                && let Some(holder) = sys::read_pid(&h.path().join("holder.pid"))
+                && sys::comm(holder).as_deref() == Some("sleep")
+            {
+                super::docker::remove_containers(super::docker::DOCKER_HOST, holder);
+            }
+        }
+    }
+    let below = sys::descendants(&pids);
+    pids.extend(below);
     pids.sort_unstable();
     pids.dedup();
     if !pids.is_empty() {

@@ -13,6 +13,7 @@
 //! inherit the host's own view: `ufw status`, `nft list ruleset`, `ss -tlnp` show that host.
 
 pub mod config;
+pub mod docker;
 mod down;
 pub mod stack;
 mod status;

@@ -268,6 +268,57 @@ pub fn pids_sharing_netns(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The parent of a process, from /proc/PID/stat.
+pub fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (COMM) STATE PPID ...": the fields after the last ')'.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// A process's ancestors, nearest first (at most 64, never pid 1 or 0).
+pub fn ancestors(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut p = pid;
+    while let Some(pp) = parent(p) {
+        if pp <= 1 || out.len() >= 64 || out.contains(&pp) {
+            break;
+        }
+        out.push(pp);
+        p = pp;
+    }
+    out
+}
+
+/// Every live descendant of `roots` (not the roots themselves), found by scanning /proc:
+/// processes in other namespaces that a lab process started (a container's processes,
+/// children of their containerd shim) count too.
+pub fn descendants(roots: &[u32]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter_map(|p| Some((p, parent(p)?)))
+        .collect();
+    let mut out: Vec<u32> = Vec::new();
+    let mut frontier: Vec<u32> = roots.to_vec();
+    while let Some(p) = frontier.pop() {
+        for (child, _) in parents.iter().filter(|(_, pp)| *pp == p) {
+            if !roots.contains(child) && !out.contains(child) {
+                out.push(*child);
+                frontier.push(*child);
+            }
+        }
+    }
+    out
+}
+
 /// Send a signal to processes by id (TERM, then KILL for what is left after `grace`).
 pub fn terminate(pids: &[u32], grace: Duration) {
     let live: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();

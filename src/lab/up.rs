@@ -34,6 +34,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("/usr/bin/wg", "wireguard-tools"),
     ("/usr/bin/python3", "python3"),
     ("/usr/bin/nsenter", "util-linux"),
+    ("/usr/sbin/dockerd", "docker.io"),
     ("/usr/bin/unshare", "util-linux"),
     ("/usr/sbin/ip", "iproute2"),
     ("/usr/bin/ss", "iproute2"),
@@ -195,6 +196,23 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
             )?;
         }
     }
+    // Packages must not start their daemons in the root namespace (docker.io would start a
+    // dockerd there): the lab starts its own. Debian's policy-rc.d says so, while we install.
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let own_policy = !policy.exists();
+    if own_policy {
+        write_file("lab", policy, b"#!/bin/sh\n# rampart lab up\nexit 101\n", 0o755)?;
+    }
+    let result = install_packages(&missing);
+    if own_policy {
+        let _ = fs::remove_file(policy);
+    }
+    result?;
+    note(made, format!("installed packages: {}", missing.join(" ")));
+    Ok(())
+}
+
+fn install_packages(missing: &[&str]) -> Result<(), LabError> {
     let install = Cmd::new("lab", "install packages", "env")
         .args([
             "DEBIAN_FRONTEND=noninteractive",
@@ -203,7 +221,7 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
             "-y",
             "--no-install-recommends",
         ])
-        .args(&missing);
+        .args(missing);
     if install.run().is_err() {
         // The package lists may be missing or stale on a fresh machine.
         Cmd::new("lab", "apt-get update", "apt-get")
@@ -211,7 +229,6 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
             .run()?;
         install.run()?;
     }
-    note(made, format!("installed packages: {}", missing.join(" ")));
     Ok(())
 }
 
@@ -766,6 +783,8 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
     {
         stale.extend(sys::pids_sharing_netns(old));
     }
+    let below = sys::descendants(&stale);
+    stale.extend(below);
     sys::terminate(&stale, Duration::from_secs(2));
 
     let layers = dir.join("layers");
@@ -1083,6 +1102,16 @@ fn configure_nginx(ctx: &Ctx<'_>, h: &HostSpec, pid: u32, days: u32) -> Result<(
 /// The daemon's pid, if its pid file names a live process in the host's netns.
 pub(super) fn daemon_pid(cfg: &LabConfig, host: &str, holder: u32, d: Daemon) -> Option<u32> {
     let pid = sys::read_pid(&in_view(holder, &d.pid_file()))?;
+    if d == Daemon::DockerPostgres {
+        // In the container's own namespaces: alive, postgres, and a descendant of one of
+        // the host's processes (its containerd shim).
+        return (sys::alive(pid)
+            && sys::comm(pid).as_deref() == Some("postgres")
+            && sys::ancestors(pid)
+                .iter()
+                .any(|a| sys::alive_in_netns(*a, &cfg.netns(host))))
+        .then_some(pid);
+    }
     sys::alive_in_netns(pid, &cfg.netns(host)).then_some(pid)
 }
 
@@ -1150,6 +1179,8 @@ fn ensure_daemons(ctx: &Ctx<'_>, h: &HostSpec, holder: u32) -> Result<(), LabErr
             Daemon::Gunicorn(port) => {
                 super::stack::start_gunicorn(name, h.address, holder, port, &log)?;
             }
+            Daemon::Dockerd => super::docker::start_dockerd(name, holder, &log)?,
+            Daemon::DockerPostgres => super::docker::start_pg_container(name, holder, &log)?,
         }
         let started = sys::wait_until(Duration::from_secs(10), || {
             daemon_pid(cfg, name, holder, d).is_some()
