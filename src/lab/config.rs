@@ -1307,6 +1307,7 @@ mod tests {
             ("app1", "10.77.11.11"),
             ("db1", "10.77.12.11"),
             ("cache1", "10.77.12.21"),
+            ("dock1", "10.77.12.31"),
         ];
         assert_eq!(got.len(), want.len());
         for ((n, a), (wn, wa)) in got.iter().zip(want) {
@@ -1328,7 +1329,7 @@ mod tests {
         };
         cfg.validate().unwrap();
         let hosts = cfg.hosts();
-        assert_eq!(hosts.len(), 10);
+        assert_eq!(hosts.len(), 11);
         assert_eq!(host(&hosts, "db1").address.to_string(), "10.88.12.11");
         assert_eq!(host(&hosts, "s003").address.to_string(), "10.88.16.12");
         assert!(host(&hosts, "s001").light);
