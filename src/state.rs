@@ -14,7 +14,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+mod containers;
 mod stack;
+pub use containers::*;
 pub use stack::*;
 
 /// The result of probing one part of a host.
@@ -128,8 +130,19 @@ pub struct HostState {
     /// Data stores and Django apps (`crate::collect::datastore`, `crate::collect::django`).
     #[serde(default)]
     pub stack: Stack,
+    /// Running containers and their published ports (Docker, Podman).
+    #[serde(default = "containers_not_collected")]
+    pub containers: Probed<Vec<Container>>,
     /// Problems that are not one part's state: the connection, the framing of the output.
     pub errors: Vec<StateError>,
+}
+
+/// A state saved before containers were collected: unknown, not "none".
+fn containers_not_collected() -> Probed<Vec<Container>> {
+    Probed::Failed {
+        stage: "containers".into(),
+        message: "not collected (a state saved by an older rampart)".into(),
+    }
 }
 
 impl HostState {
@@ -150,6 +163,7 @@ impl HostState {
             counters: Probed::not_collected(stage, message),
             defences: Defences::not_collected(stage, message),
             stack: Stack::default(),
+            containers: Probed::not_collected(stage, message),
             errors: vec![StateError {
                 stage: stage.to_string(),
                 message: message.to_string(),

@@ -12,6 +12,7 @@
 //! see [`probes`] for how a probe declares what makes it run again. It must never show a
 //! part as fresh that the fingerprint cannot vouch for: on any doubt the probe runs.
 
+pub mod containers;
 pub mod counters;
 pub mod crowdsec;
 pub mod datastore;

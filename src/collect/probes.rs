@@ -28,8 +28,8 @@ use crate::ssh::{Frame, ReadCommand};
 use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, Stack, StateError, Vpn};
 
 use super::{
-    ParseError, counters, crowdsec, datastore, django, facts, fail2ban, firewall, https, ids,
-    jails, listeners, nginx, services, sshd, tls, ufw, vpn,
+    ParseError, containers, counters, crowdsec, datastore, django, facts, fail2ban, firewall,
+    https, ids, jails, listeners, nginx, services, sshd, tls, ufw, vpn,
 };
 
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.
@@ -146,6 +146,20 @@ pub const PROBES: &[ReadCommand] = &[
     probe!(
         "ss",
         "command -v ss >/dev/null 2>&1 || exit 127; ss -H -tulpn"
+    ),
+    // Containers (Docker, Podman): only the fields the network needs, through `inspect
+    // --format` on the host, never the environment (it holds secrets). An engine whose
+    // daemon does not answer runs nothing; one that refuses this user is a permission error.
+    probe!(
+        "containers",
+        "f=; for e in docker podman; do command -v $e >/dev/null 2>&1 || continue; f=1; \
+         ids=$($e ps -q 2>&1); r=$?; \
+         case $ids in *'Cannot connect to the Docker daemon'*|*'Is the docker daemon running'*|*'no such file or directory'*) \
+         echo \"### engine $e not running\"; continue;; esac; \
+         [ $r = 0 ] || { printf '%s\\n' \"$ids\" >&2; exit 1; }; echo \"### engine $e\"; \
+         [ -z \"$ids\" ] || $e inspect --format \
+         '{\"id\":{{json .Id}},\"name\":{{json .Name}},\"image\":{{json .Config.Image}},\"running\":{{json .State.Running}},\"mode\":{{json .HostConfig.NetworkMode}},\"ports\":{{json .NetworkSettings.Ports}},\"networks\":{{json .NetworkSettings.Networks}}}' \
+         $ids || exit 1; done; [ -n \"$f\" ] || exit 127"
     ),
     // Every jail's status through one connection to the server's socket, with fail2ban's own
     // client modules and interpreter (one Python start instead of one `fail2ban-client` per
@@ -515,6 +529,7 @@ fn tool_of(probe: &str) -> &'static str {
         "nft" => "nft",
         "firewalld" => "firewalld",
         "ss" => "ss",
+        "containers" => "docker/podman",
         "fail2ban" => "fail2ban",
         "wireguard" => "wg",
         "openvpn" => "openvpn",
@@ -543,7 +558,7 @@ pub fn host_script() -> Result<ReadCommand, crate::ssh::CommandError> {
 
 /// Words with which tools refuse for lack of privileges.
 fn is_permission_denied(text: &str) -> bool {
-    const WORDS: [&str; 8] = [
+    const WORDS: [&str; 9] = [
         "Permission denied",
         "you must be root",
         "You need to be root",
@@ -552,6 +567,7 @@ fn is_permission_denied(text: &str) -> bool {
         "a terminal is required",
         "no hostkeys available",
         "must be run as root",
+        "permission denied while trying to connect",
     ];
     WORDS.iter().any(|w| text.contains(w))
 }
@@ -985,6 +1001,10 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
     let counters = build_counters(frames);
     let defences = build_defences(frames);
     let stack = build_stack(frames);
+    let containers = match strict(frames, "containers") {
+        Probed::Ok(t) => parsed("containers", containers::parse_probe(&t)),
+        other => other.map(|_| Vec::new()),
+    };
 
     let mut errors = Vec::new();
     for p in PROBES {
@@ -1010,6 +1030,7 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         counters,
         defences,
         stack,
+        containers,
         errors,
     }
 }

@@ -263,6 +263,8 @@ struct Run<'e, 'a> {
     out_iface: Option<String>,
     /// The packet was sent to the host itself by REDIRECT or a DNAT to a local address.
     local_after_nat: bool,
+    /// The destination port the connection was opened to, before any translation.
+    orig_port: u16,
     path: Vec<usize>,
     assumptions: Vec<String>,
     /// A rate-limit rule was passed over; an accept after it is a [`Decision::Limit`].
@@ -294,6 +296,7 @@ impl<'e, 'a> Run<'e, 'a> {
             stage: Stage::Prerouting,
             out_iface: None,
             local_after_nat: false,
+            orig_port: packet.port,
             path: Vec::new(),
             assumptions,
             limited: false,
@@ -413,6 +416,12 @@ impl<'e, 'a> Run<'e, 'a> {
             && !ct.matches(&CtState::New)
         {
             return Tri::No;
+        }
+        if !rule.ct_orig_dports.is_any() {
+            let ported = matches!(p.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Sctp);
+            if !(ported && rule.ct_orig_dports.contains(self.orig_port)) {
+                return Tri::No;
+            }
         }
         if let Some(types) = &rule.dst_types {
             let local = match (self.stage, p.dst) {
@@ -754,6 +763,19 @@ impl Firewall {
     /// [`Firewall::evaluate`] with the host's addresses and routes known.
     pub fn evaluate_on(&self, net: &HostNet, packet: &Packet) -> Verdict {
         Evaluator::new(self, net.clone()).evaluate(packet)
+    }
+
+    /// The same ruleset with every prerouting translation (DNAT, REDIRECT) taken out: what
+    /// the host's own filter rules say about a connection to its port, had nothing sent it
+    /// elsewhere (FW-CONTAINER-BYPASS compares the two).
+    pub fn without_nat(&self) -> Firewall {
+        let mut fw = self.clone();
+        for r in &mut fw.rules {
+            if matches!(r.action, Action::Dnat(_) | Action::Redirect(_)) {
+                r.action = Action::Continue;
+            }
+        }
+        fw
     }
 
     /// The rule a verdict names, if a rule decided it.

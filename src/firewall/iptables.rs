@@ -423,6 +423,30 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
                     }
                 }
             }
+            "--ctorigdstport" => {
+                if let Some(v) = next(&mut i) {
+                    match parse_ports(v) {
+                        Some(r) => {
+                            rule.ct_orig_dports = if neg {
+                                PortSet::Except(r)
+                            } else {
+                                PortSet::Only(r)
+                            };
+                        }
+                        None => rule.unmodelled.push(format!("{a} {v}")),
+                    }
+                }
+            }
+            "--ctdir" => {
+                if let Some(v) = next(&mut i) {
+                    // A new connection's first packet goes in the original direction.
+                    let original = v.eq_ignore_ascii_case("ORIGINAL");
+                    if original == neg {
+                        rule.unmodelled
+                            .push(format!("--ctdir {v} (never a new connection)"));
+                    }
+                }
+            }
             "--ctstate" | "--state" => {
                 if let Some(v) = next(&mut i) {
                     let states: Option<Vec<CtState>> = v.split(',').map(ct_state).collect();
@@ -816,6 +840,74 @@ mod tests {
         let s = parse("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DROP\n").unwrap();
         assert_eq!(s.tables.len(), 1);
         assert!(s.warnings.iter().any(|w| w.contains("COMMIT")));
+    }
+
+    /// dock1's real ruleset (ufw allows 5432 only from the app segment) with the two
+    /// DOCKER-USER rules `docker-user-restrict` inserts: by the connection's original port.
+    #[test]
+    fn docker_user_rules_by_original_port_close_a_published_port() {
+        use crate::firewall::model::{Firewall, Packet};
+        let save = |extra: &str| {
+            format!(
+                "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:DOCKER - [0:0]\n:DOCKER-USER - [0:0]\n\
+                 -A INPUT -s 10.77.11.0/24 -p tcp -m tcp --dport 5432 -j ACCEPT\n\
+                 -A FORWARD -j DOCKER-USER\n-A FORWARD -o docker0 -j DOCKER\n\
+                 -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 5432 -j ACCEPT\n\
+                 {extra}-A DOCKER-USER -j RETURN\nCOMMIT\n\
+                 *nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
+                 -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
+                 -A DOCKER ! -i docker0 -p tcp -m tcp --dport 5432 -j DNAT --to-destination 172.17.0.2:5432\n\
+                 COMMIT\n"
+            )
+        };
+        let fw = |text: &str| {
+            let (chains, rules) =
+                normalize(&parse(text).unwrap(), Family::V4, Backend::IptablesNft, 0);
+            Firewall {
+                chains,
+                rules,
+                ..Firewall::default()
+            }
+        };
+        let world: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let app: std::net::IpAddr = "10.77.11.11".parse().unwrap();
+        let open = fw(&save(""));
+        assert!(open.admits(world, Protocol::Tcp, 5432).admitted());
+        // ufw's own rule refuses the world: the bypass.
+        assert!(
+            !open
+                .without_nat()
+                .admits(world, Protocol::Tcp, 5432)
+                .admitted()
+        );
+        let fixed = fw(&save(
+            "-A DOCKER-USER -s 10.77.11.0/24 -i eth0 -p tcp -m conntrack --ctorigdstport 5432 --ctdir ORIGINAL -m comment --comment rampart-docker-user-restrict -j RETURN\n\
+             -A DOCKER-USER -i eth0 -p tcp -m conntrack --ctorigdstport 5432 --ctdir ORIGINAL -m comment --comment rampart-docker-user-restrict -j DROP\n",
+        ));
+        let r = &fixed.rules[fixed.rules.len() - 4];
+        assert!(r.unmodelled.is_empty(), "{:?}", r.unmodelled);
+        assert_eq!(
+            r.ct_orig_dports,
+            PortSet::Only(vec![PortRange::single(5432)])
+        );
+        let pkt = |src| Packet {
+            src,
+            dst: None,
+            iface: Some("eth0".into()),
+            protocol: Protocol::Tcp,
+            port: 5432,
+        };
+        assert!(!fixed.evaluate(&pkt(world)).admitted());
+        assert!(fixed.evaluate(&pkt(app)).admitted());
+        // Another published port is not touched by the rules for 5432.
+        let other = Packet {
+            port: 6379,
+            ..pkt(world)
+        };
+        assert_eq!(
+            fixed.evaluate(&other).admitted(),
+            open.evaluate(&other).admitted()
+        );
     }
 
     #[test]

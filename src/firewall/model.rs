@@ -392,6 +392,11 @@ pub struct Rule {
     pub family: Family,
     /// Connection-tracking states; `None` = any state.
     pub ct_states: Option<Negatable<CtState>>,
+    /// The connection's original destination port, before any DNAT (`-m conntrack
+    /// --ctorigdstport`, nft `ct original proto-dst`): what DOCKER-USER rules match on to
+    /// name a published port.
+    #[serde(default)]
+    pub ct_orig_dports: PortSet,
     /// Destination address type (`-m addrtype --dst-type`).
     pub dst_types: Option<Negatable<AddrType>>,
     /// The rule only fires once a source exceeds a rate (`-m recent --update`,
@@ -425,6 +430,7 @@ impl Rule {
             out_interface: None,
             family: Family::Any,
             ct_states: None,
+            ct_orig_dports: PortSet::Any,
             dst_types: None,
             over_rate_only: false,
             under_rate_only: false,
@@ -445,6 +451,7 @@ impl Rule {
             && self.interface.is_none()
             && self.out_interface.is_none()
             && self.ct_states.is_none()
+            && self.ct_orig_dports.is_any()
             && self.dst_types.is_none()
             && !self.over_rate_only
             && !self.under_rate_only

@@ -299,6 +299,8 @@ enum Key {
     Iif,
     Oif,
     CtState,
+    /// `ct original proto-dst`: the port before any DNAT.
+    CtOrigDport,
     FibDaddrType,
     TcpFlags,
     Other,
@@ -337,8 +339,12 @@ fn key_of(left: &Value) -> Key {
         };
     }
     if let Some(ct) = left.get("ct") {
-        if ct.get("key").and_then(Value::as_str) == Some("state") {
+        let key = ct.get("key").and_then(Value::as_str);
+        if key == Some("state") {
             return Key::CtState;
+        }
+        if key == Some("proto-dst") && ct.get("dir").and_then(Value::as_str) == Some("original") {
+            return Key::CtOrigDport;
         }
         return Key::Other;
     }
@@ -382,6 +388,16 @@ fn apply_match(rule: &mut Rule, key: &Key, negated: bool, values: &[Value]) -> b
             } else {
                 rule.sports = set;
             }
+            true
+        }
+        Key::CtOrigDport => {
+            let ranges: Option<Vec<PortRange>> = values.iter().map(port_range).collect();
+            let Some(ranges) = ranges else { return false };
+            rule.ct_orig_dports = if negated {
+                PortSet::Except(ranges)
+            } else {
+                PortSet::Only(ranges)
+            };
             true
         }
         Key::Saddr(f) | Key::Daddr(f) => {

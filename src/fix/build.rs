@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+mod docker;
 mod stack;
 
 use ipnet::IpNet;
@@ -142,6 +143,7 @@ pub fn build(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixError> {
         "vpn-restart-interface" => vpn_restart(spec, i),
         "pg-enable-tls" => stack::pg_enable_tls(spec, i),
         "redis-bind-private" => stack::redis_bind_private(spec, i),
+        "docker-user-restrict" => docker::docker_user_restrict(spec, i),
         other => Err(FixError::UnknownFix(other.to_string())),
     }
 }

@@ -127,6 +127,25 @@ pub static FIXES: &[FixSpec] = &[
         rollback: "the saved firewall state, restored by the host's timer",
     },
     FixSpec {
+        id: "docker-user-restrict",
+        title: "let only the allowed segments reach a published container port: RETURN rules for them and a DROP for the rest in DOCKER-USER, by the connection's original port, on the host's own interfaces",
+        resolves: &["FW-CONTAINER-BYPASS", "SEG-DB-EXPOSED"],
+        risk: Risk::High,
+        rollback_timer: true,
+        params: &[
+            PORT,
+            PROTO,
+            p(
+                "segment",
+                false,
+                "the segment still allowed (default: the segments the host's roles allow the port from, else the admin segments)",
+            ),
+        ],
+        preconditions: "a running container publishes the port; Docker's DOCKER-USER chain exists (iptables-nft or legacy); the host has an interface of its own with an IPv4 address",
+        verification: "re-collect: the port is let in only from the allowed segments; no FW-CONTAINER-BYPASS / SEG-DB-EXPOSED for it; SSH from the guarded sources still admitted",
+        rollback: "the host's timer deletes exactly the DOCKER-USER rules this run added (by their comment), leaving Docker's own rules and containers as they are",
+    },
+    FixSpec {
         id: "f2b-start",
         title: "start fail2ban (systemctl where systemd is PID 1, else fail2ban-client start)",
         resolves: &["IPS-FAIL2BAN-DOWN"],
@@ -309,6 +328,6 @@ mod tests {
             // Whatever can cut access has a rollback timer.
             assert_eq!(f.risk == Risk::High, f.rollback_timer, "{}", f.id);
         }
-        assert_eq!(FIXES.len(), 14);
+        assert_eq!(FIXES.len(), 15);
     }
 }

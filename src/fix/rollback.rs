@@ -26,6 +26,8 @@ pub enum RollbackKind {
     Nft,
     /// `/etc/ssh/sshd_config.d`, then sshd reloaded.
     Sshd,
+    /// The DOCKER-USER rules a run added (by their comment); Docker's own rules stay.
+    DockerUser,
 }
 
 impl RollbackKind {
@@ -34,6 +36,7 @@ impl RollbackKind {
             RollbackKind::Ufw => SAVE_UFW,
             RollbackKind::Nft => SAVE_NFT,
             RollbackKind::Sshd => SAVE_SSHD,
+            RollbackKind::DockerUser => SAVE_DOCKER_USER,
         }
     }
 
@@ -42,6 +45,7 @@ impl RollbackKind {
             RollbackKind::Ufw => RESTORE_UFW,
             RollbackKind::Nft => RESTORE_NFT,
             RollbackKind::Sshd => RESTORE_SSHD,
+            RollbackKind::DockerUser => RESTORE_DOCKER_USER,
         }
     }
 
@@ -50,6 +54,7 @@ impl RollbackKind {
             RollbackKind::Ufw => "ufw rules and state",
             RollbackKind::Nft => "nft ruleset",
             RollbackKind::Sshd => "sshd drop-ins",
+            RollbackKind::DockerUser => "DOCKER-USER rules",
         }
     }
 }
@@ -114,6 +119,24 @@ for f in /etc/ssh/sshd_config.d/*; do [ -e \"$f\" ] || continue; [ -e \"$d/sshd_
 cp -a \"$d/sshd_config.d/.\" /etc/ssh/sshd_config.d/\n\
 sshd -t || exit 1\n\
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then systemctl reload ssh 2>/dev/null || systemctl reload sshd; else kill -HUP \"$(cat /run/sshd.pid)\"; fi\n";
+
+/// Records the DOCKER-USER chain (both iptables variants) before the fix adds to it.
+const SAVE_DOCKER_USER: &str = script!(
+    "set -e; mkdir -p \"$d\"; for t in iptables-nft iptables-legacy; do \
+     command -v $t >/dev/null 2>&1 || continue; \
+     $t -w -S DOCKER-USER > \"$d/before-$t\" 2>/dev/null || : > \"$d/before-$t\"; done; \
+     cat > \"$d/restore.sh\"; echo \"saved the DOCKER-USER chain in $d\""
+);
+
+/// Deletes the rampart-commented DOCKER-USER rules that were not there when the run saved:
+/// exactly what this run added, whatever Docker did to its own rules meanwhile.
+const RESTORE_DOCKER_USER: &str = "PATH=$PATH:/usr/sbin:/sbin; d=/var/lib/rampart/fix/$1\n\
+for t in iptables-nft iptables-legacy; do\n\
+[ -f \"$d/before-$t\" ] || continue\n\
+$t -w -S DOCKER-USER 2>/dev/null | grep -F -e rampart-docker-user-restrict | grep -vxF -f \"$d/before-$t\" > \"$d/added-$t\" || true\n\
+[ -s \"$d/added-$t\" ] || continue\n\
+{ echo '*filter'; sed 's/^-A /-D /' \"$d/added-$t\"; echo COMMIT; } | $t-restore -w --noflush || exit 1\n\
+done\n";
 
 /// Arms the timer. `$2` is the delay in seconds.
 const ARM: &str = script!(

@@ -92,7 +92,9 @@ fn mount_cgroups(host: &str, holder: u32) -> Result<(), LabError> {
     if already {
         return Ok(());
     }
-    let top_is_v2 = mounts.iter().any(|(p, t, _)| p == "/sys/fs/cgroup" && t == "cgroup2");
+    let top_is_v2 = mounts
+        .iter()
+        .any(|(p, t, _)| p == "/sys/fs/cgroup" && t == "cgroup2");
     if !top_is_v2 {
         Cmd::in_host(host, "cgroups", holder, "mount")
             .args(["-t", "tmpfs", "-o", "mode=0755", "cgroup", "/sys/fs/cgroup"])
@@ -137,8 +139,11 @@ fn write(host: &str, path: &Path, data: &[u8], mode: u32) -> Result<(), LabError
 
 /// The uid and gid of a system user, from the machine's /etc/passwd.
 fn ids(host: &str, user: &str) -> Result<(u32, u32), LabError> {
-    let passwd = fs::read_to_string("/etc/passwd")
-        .map_err(LabError::io(host, "read /etc/passwd", Path::new("/etc/passwd")))?;
+    let passwd = fs::read_to_string("/etc/passwd").map_err(LabError::io(
+        host,
+        "read /etc/passwd",
+        Path::new("/etc/passwd"),
+    ))?;
     passwd
         .lines()
         .find_map(|l| {
@@ -170,24 +175,28 @@ fn ensure_image(host: &str, holder: u32) -> Result<(), LabError> {
     {
         use std::os::unix::fs::PermissionsExt as _;
         let tmp = root.join("tmp");
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))
-            .map_err(LabError::io(host, "image root", &tmp))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).map_err(LabError::io(
+            host,
+            "image root",
+            &tmp,
+        ))?;
     }
     for l in ["bin", "sbin", "lib", "lib64"] {
         let p = root.join(l);
         if fs::symlink_metadata(&p).is_err() {
-            std::os::unix::fs::symlink(format!("usr/{l}"), &p)
-                .map_err(LabError::io(host, "image root", &p))?;
+            std::os::unix::fs::symlink(format!("usr/{l}"), &p).map_err(LabError::io(
+                host,
+                "image root",
+                &p,
+            ))?;
         }
     }
     let (uid, gid) = ids(host, "postgres")?;
     write(
         host,
         &root.join("etc/passwd"),
-        format!(
-            "root:x:0:0:root:/root:/bin/sh\npostgres:x:{uid}:{gid}:PostgreSQL:/data:/bin/sh\n"
-        )
-        .as_bytes(),
+        format!("root:x:0:0:root:/root:/bin/sh\npostgres:x:{uid}:{gid}:PostgreSQL:/data:/bin/sh\n")
+            .as_bytes(),
         0o644,
     )?;
     write(
@@ -229,9 +238,20 @@ fn ensure_pg_data(host: &str, holder: u32) -> Result<(), LabError> {
     std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid))
         .map_err(LabError::io(host, "chown", &pwfile))?;
     let init = Cmd::in_host(host, "initdb", holder, "setpriv")
-        .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+        .args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+        ])
         .arg(format!("{}/initdb", super::stack::PG_BIN))
-        .args(["-D", PG_DATA, "-U", "postgres", "--pwfile=/run/rampart-lab/dock-pg.pw"])
+        .args([
+            "-D",
+            PG_DATA,
+            "-U",
+            "postgres",
+            "--pwfile=/run/rampart-lab/dock-pg.pw",
+        ])
         .args(["--auth=scram-sha-256", "--no-instructions", "-E", "UTF8"])
         .run();
     let _ = fs::remove_file(&pwfile);
@@ -286,7 +306,12 @@ pub(super) fn start_pg_container(host: &str, holder: u32, log: &Path) -> Result<
         .arg(IMAGE)
         .arg(format!("{}/postgres", super::stack::PG_BIN))
         .args(["-D", "/data", "-c", "listen_addresses=*"])
-        .args(["-c", "unix_socket_directories=/tmp", "-c", "shared_buffers=16MB"])
+        .args([
+            "-c",
+            "unix_socket_directories=/tmp",
+            "-c",
+            "shared_buffers=16MB",
+        ])
         .run()?;
     let pid = docker(host, "docker inspect", holder)
         .args(["inspect", "--format", "{{.State.Pid}}", PG_CONTAINER])
@@ -333,8 +358,16 @@ garbage line
                     "cgroup".into(),
                     "name=systemd".into()
                 ),
-                ("/sys/fs/cgroup/unified".into(), "cgroup2".into(), String::new()),
-                ("/sys/fs/cgroup/memory".into(), "cgroup".into(), "memory".into()),
+                (
+                    "/sys/fs/cgroup/unified".into(),
+                    "cgroup2".into(),
+                    String::new()
+                ),
+                (
+                    "/sys/fs/cgroup/memory".into(),
+                    "cgroup".into(),
+                    "memory".into()
+                ),
             ]
         );
     }

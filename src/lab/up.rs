@@ -201,7 +201,12 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let own_policy = !policy.exists();
     if own_policy {
-        write_file("lab", policy, b"#!/bin/sh\n# rampart lab up\nexit 101\n", 0o755)?;
+        write_file(
+            "lab",
+            policy,
+            b"#!/bin/sh\n# rampart lab up\nexit 101\n",
+            0o755,
+        )?;
     }
     let result = install_packages(&missing);
     if own_policy {

@@ -62,6 +62,13 @@ pub static CATALOGUE: &[CheckInfo] = &[
         Some("fw-close-port"),
     ),
     c(
+        "FW-CONTAINER-BYPASS",
+        High,
+        "a published container port is reachable from sources the host firewall's own rules refuse for that port (Docker's NAT and FORWARD rules come first)",
+        "`ufw allow from APP to any port 5432` does nothing for a `-p 5432:5432` container: Docker's DNAT sends the connection past INPUT, the most common way a firewalled database ends up exposed.",
+        Some("docker-user-restrict"),
+    ),
+    c(
         "FW-STALE-RULE",
         Low,
         "an allow rule for a port that nothing listens on",

@@ -20,8 +20,8 @@ use ipnet::IpNet;
 use super::{FLEET, Finding, Severity};
 use crate::inventory::{Host, Inventory};
 use crate::state::{
-    Action, Firewall, FleetState, HostState, KnownService, Listener, Manager, PermitRootLogin,
-    PortSet, Probed, Protocol, Rule, Sshd,
+    Action, Container, Firewall, FleetState, HostState, KnownService, Listener, Manager,
+    PermitRootLogin, PortSet, Probed, Protocol, PublishedPort, Rule, Sshd, Verdict,
 };
 
 /// Segments whose members are administrators: any port may be open to them.
@@ -180,6 +180,16 @@ impl HostPolicy {
     }
 }
 
+/// Which segments the host's roles allow `port` from: `Some(Some(segments))`, `Some(None)`
+/// for anywhere, `None` when no role names the port (then only the admin segments).
+pub fn allowed_segments(
+    inv: &Inventory,
+    host: &Host,
+    port: u16,
+) -> Option<Option<BTreeSet<String>>> {
+    HostPolicy::of(inv, host).allowed.get(&port).cloned()
+}
+
 /// One admitted sample source that lies outside what the policy allows.
 struct Exposure {
     listener: Listener,
@@ -288,6 +298,123 @@ fn describe_listener(l: &Listener) -> String {
     )
 }
 
+/// Every port a running container publishes on the host, with its container.
+fn published_ports(state: &HostState) -> Vec<(PublishedPort, Container)> {
+    let Probed::Ok(cs) = &state.containers else {
+        return Vec::new();
+    };
+    cs.iter()
+        .filter(|c| c.running)
+        .flat_map(|c| c.published.iter().map(move |p| (p.clone(), c.clone())))
+        .collect()
+}
+
+fn describe_publish(p: &PublishedPort, c: &Container) -> String {
+    let to = match c.address() {
+        Some(a) => format!(" at {a}:{}", p.container_port),
+        None => String::new(),
+    };
+    format!(
+        "published by container {}{to}: {} ({} inspect)",
+        c.label(),
+        p.label(),
+        c.engine
+    )
+}
+
+/// FW-CONTAINER-BYPASS: a published container port that a source reaches although the
+/// host firewall's own rules for that port would refuse it. The "own rules" are the same
+/// ruleset with prerouting NAT taken out: the packet then meets INPUT, as the person who
+/// wrote `ufw allow from APP to any port 5432` expected it to.
+fn container_bypass(
+    inv: &Inventory,
+    name: &str,
+    policy: &HostPolicy,
+    fw: &Firewall,
+    published: &[(PublishedPort, Container)],
+    samples: &[IpAddr],
+    out: &mut Vec<Finding>,
+) {
+    if published.is_empty() {
+        return;
+    }
+    let own = fw.without_nat();
+    let mut seen: BTreeSet<(String, u16)> = BTreeSet::new();
+    for (p, c) in published {
+        if p.host_ip.is_some_and(|a| a.is_loopback())
+            || !seen.insert((p.protocol.label().to_string(), p.host_port))
+        {
+            continue;
+        }
+        let mut bypassed: Vec<(IpAddr, Verdict, Verdict)> = Vec::new();
+        for src in samples {
+            if p.host_ip.is_some_and(|a| a.is_ipv4() != src.is_ipv4()) {
+                continue;
+            }
+            let full = fw.admits(*src, p.protocol.clone(), p.host_port);
+            if !full.admitted() {
+                continue;
+            }
+            let host_only = own.admits(*src, p.protocol.clone(), p.host_port);
+            if host_only.admitted() {
+                continue;
+            }
+            bypassed.push((*src, full, host_only));
+        }
+        // The widest source first: the world, then addresses outside the allowed segments.
+        let allowed = policy.allowed.get(&p.host_port).cloned().flatten();
+        bypassed.sort_by_key(|(src, _, _)| {
+            let world = *src == WORLD_V4 || *src == WORLD_V6;
+            let inside = allowed
+                .as_ref()
+                .is_some_and(|segs| in_segments(inv, segs, *src));
+            (!world, inside)
+        });
+        let Some((src, full, host_only)) = bypassed.first() else {
+            continue;
+        };
+        let mut f = Finding::new(
+            "FW-CONTAINER-BYPASS",
+            name,
+            format!(
+                "container {} publishes {}/{} to {}, which the host firewall's own rules refuse",
+                c.name,
+                p.host_port,
+                p.protocol.label(),
+                source_label(*src)
+            ),
+        )
+        .param("port", p.host_port.to_string())
+        .param("proto", p.protocol.label().to_string())
+        .evidence(describe_publish(p, c))
+        .evidence(format!(
+            "from {}: {}",
+            source_label(*src),
+            full.path_label()
+        ));
+        f = match own.rule_of(host_only) {
+            Some(rule) => f.evidence(format!(
+                "without Docker's NAT the host's own rules refuse it: {}",
+                describe_rule(rule)
+            )),
+            None => f.evidence(format!(
+                "without Docker's NAT the host refuses it by {:?}",
+                host_only.decided_by
+            )),
+        };
+        let others: Vec<String> = bypassed
+            .iter()
+            .skip(1)
+            .take(4)
+            .map(|(s, _, _)| source_label(*s))
+            .collect();
+        if !others.is_empty() {
+            f = f.evidence(format!("also from {}", others.join(", ")));
+        }
+        out.push(f);
+    }
+}
+
 fn verdict_evidence(fw: &Firewall, src: IpAddr, proto: &Protocol, port: u16) -> String {
     let v = fw.admits(src, proto.clone(), port);
     if v.forwarded.is_some() {
@@ -311,10 +438,27 @@ fn firewall_checks(
     let Probed::Ok(fw) = &state.firewall else {
         return;
     };
-    let listeners: Vec<Listener> = match &state.listeners {
+    let mut listeners: Vec<Listener> = match &state.listeners {
         Probed::Ok(l) => l.iter().filter(|l| !l.is_loopback()).cloned().collect(),
         _ => Vec::new(),
     };
+    // A published container port with no socket on the host (Docker without its userland
+    // proxy, Podman's netavark) is still a way in: judged like any listener.
+    let published = published_ports(state);
+    for (p, _) in &published {
+        let shown = listeners
+            .iter()
+            .any(|l| l.protocol == p.protocol && l.port == p.host_port);
+        if !shown && !p.host_ip.is_some_and(|a| a.is_loopback()) {
+            listeners.push(Listener {
+                protocol: p.protocol.clone(),
+                address: p.host_ip,
+                interface: None,
+                port: p.host_port,
+                processes: Vec::new(),
+            });
+        }
+    }
 
     // FW-NONE / FW-DEFAULT-ALLOW.
     let ufw_active = fw.ufw.as_ref().is_some_and(|u| u.active);
@@ -367,10 +511,19 @@ fn firewall_checks(
             {
                 e.source = *src;
             }
-            let e = exposures.entry(key).or_insert_with(|| Exposure {
-                listener: l.clone(),
-                source: *src,
-                evidence: vec![describe_listener(l)],
+            let e = exposures.entry(key).or_insert_with(|| {
+                let mut evidence = vec![describe_listener(l)];
+                evidence.extend(
+                    published
+                        .iter()
+                        .filter(|(p, _)| p.protocol == l.protocol && p.host_port == l.port)
+                        .map(|(p, c)| describe_publish(p, c)),
+                );
+                Exposure {
+                    listener: l.clone(),
+                    source: *src,
+                    evidence,
+                }
             });
             if e.evidence.len() < 4 {
                 e.evidence
@@ -378,6 +531,8 @@ fn firewall_checks(
             }
         }
     }
+
+    container_bypass(inv, name, policy, fw, &published, &samples, out);
 
     if no_firewall {
         let mut f = Finding::new(
@@ -440,6 +595,19 @@ fn firewall_checks(
                 f = f.param("segment", seg.clone());
             }
             f.evidence = e.evidence.clone();
+            // Let in past the firewall by a container's publish: the host's own rules are
+            // not what to change (Docker's NAT comes first), DOCKER-USER is.
+            let via_container = published
+                .iter()
+                .any(|(p, _)| p.host_port == *port && p.protocol.label() == proto)
+                && fw
+                    .admits(e.source, e.listener.protocol.clone(), *port)
+                    .forwarded
+                    .is_some();
+            if via_container {
+                f.fix = Some("docker-user-restrict".to_string());
+                f = f.param("proto", proto.clone());
+            }
             out.push(f);
             continue;
         }

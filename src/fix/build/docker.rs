@@ -1,0 +1,291 @@
+//! `docker-user-restrict`: a published container port that Docker's NAT lets in from
+//! everywhere is closed to everyone but the allowed segments, in the `DOCKER-USER` chain.
+//!
+//! Why DOCKER-USER and not the publish binding: Docker evaluates DOCKER-USER before its own
+//! FORWARD rules and never rewrites it (it only creates it when missing), so the rules
+//! survive container restarts and Docker's reloads; they are two inserted rules that a
+//! rollback deletes exactly, without touching the container. Re-binding the publish
+//! (`-p 10.0.0.5:5432:5432`) means re-creating the container, with its owner's compose file:
+//! not a change to make from a console at 3 a.m.
+//!
+//! The rules match the connection's original destination port (`-m conntrack
+//! --ctorigdstport`), which DNAT does not change, and only what arrives on the host's own
+//! network interfaces, so containers keep reaching each other. Allowed sources RETURN (to
+//! Docker's own rules), everything else on those interfaces is dropped.
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+
+use super::{Built, Expect, Input, Step, built};
+use crate::fix::FixError;
+use crate::fix::catalogue::FixSpec;
+use crate::fix::guard::Sim;
+use crate::fix::rollback::RollbackKind;
+use crate::posture::checks::{ADMIN_SEGMENTS, allowed_segments};
+use crate::ssh::{MutatingCommand, SafeName};
+use crate::state::{
+    Action, Backend, Direction, Family, Manager, Origin, PortRange, PortSet, Probed, Protocol, Rule,
+};
+
+/// The comment on every rule this fix adds: how the rollback and a second run find them.
+pub const COMMENT: &str = "rampart-docker-user-restrict";
+
+/// Interfaces that belong to containers, not to the host's own networks.
+fn container_iface(name: &str) -> bool {
+    name == "docker0"
+        || ["br-", "veth", "cni", "podman", "flannel", "cali", "vxlan"]
+            .iter()
+            .any(|p| name.starts_with(p))
+}
+
+fn iptables(backend: Backend) -> &'static str {
+    match backend {
+        Backend::IptablesLegacy => "iptables-legacy",
+        _ => "iptables-nft",
+    }
+}
+
+fn rule(
+    backend: Backend,
+    iface: &SafeName,
+    src: Option<IpNet>,
+    proto: &Protocol,
+    port: u16,
+    action: Action,
+) -> Rule {
+    let mut r = Rule::new(
+        Direction::In,
+        action,
+        match backend {
+            Backend::IptablesLegacy => Manager::IptablesLegacy,
+            _ => Manager::IptablesNft,
+        },
+        Origin {
+            backend,
+            table: "filter".into(),
+            chain: "DOCKER-USER".into(),
+            line: None,
+            handle: None,
+        },
+    );
+    r.family = Family::V4;
+    r.protocol = Some(proto.clone());
+    r.ct_orig_dports = PortSet::Only(vec![PortRange::single(port)]);
+    r.interface = Some(crate::state::InterfaceMatch {
+        name: iface.as_str().to_string(),
+        negated: false,
+    });
+    if let Some(n) = src {
+        r.sources = vec![n];
+    }
+    r.comment = Some(COMMENT.to_string());
+    r
+}
+
+pub(super) fn docker_user_restrict(
+    spec: &'static FixSpec,
+    i: &Input<'_>,
+) -> Result<Built, FixError> {
+    let fw = i.firewall(spec)?;
+    let port = i.params.port.unwrap_or(0);
+    let proto = i.params.proto();
+    let protocol = proto.protocol();
+    let ssh = i.ssh_port();
+    let mut b = built(
+        vec![
+            Expect::FindingsGone {
+                checks: &["FW-CONTAINER-BYPASS", "SEG-DB-EXPOSED", "FW-EXPOSED-PORT"],
+                port: Some(port),
+            },
+            Expect::SshAdmitted { port: ssh },
+        ],
+        ssh,
+    );
+    let Probed::Ok(containers) = &i.state.containers else {
+        return Err(i.precondition(spec, "the host's containers could not be read"));
+    };
+    let publishers: Vec<String> = containers
+        .iter()
+        .filter(|c| c.running)
+        .filter(|c| {
+            c.published
+                .iter()
+                .any(|p| p.host_port == port && p.protocol == protocol)
+        })
+        .map(|c| c.label())
+        .collect();
+    if publishers.is_empty() {
+        return Err(i.precondition(
+            spec,
+            format!("no running container publishes {port}/{}", proto.as_str()),
+        ));
+    }
+    let Some(chain) = fw.chains.iter().position(|c| {
+        c.name == "DOCKER-USER"
+            && c.table == "filter"
+            && matches!(c.family, Family::V4 | Family::Any)
+            && matches!(c.backend, Backend::IptablesNft | Backend::IptablesLegacy)
+    }) else {
+        return Err(i.precondition(
+            spec,
+            "no DOCKER-USER chain in the IPv4 filter table (Docker runs without its iptables \
+             rules, or another engine publishes the port): bind the publish to a private \
+             address instead",
+        ));
+    };
+    let backend = fw.chains[chain].backend;
+
+    // Who may still connect: the segment asked for, else what the roles allow for the port,
+    // else the administrator segments.
+    let segs: BTreeSet<String> = match &i.params.segment {
+        Some(s) => [s.clone()].into(),
+        None => match allowed_segments(i.inv, i.host, port) {
+            Some(Some(s)) => s,
+            Some(None) => {
+                return Err(i.precondition(
+                    spec,
+                    format!("the host's roles allow {port} from anywhere: nothing to restrict"),
+                ));
+            }
+            None => ADMIN_SEGMENTS.iter().map(|s| s.to_string()).collect(),
+        },
+    };
+    let mut nets: Vec<IpNet> = Vec::new();
+    for s in &segs {
+        let Some(n) = i.inv.segments.get(s) else {
+            return Err(FixError::Param {
+                fix: spec.id.into(),
+                key: "segment".into(),
+                message: format!("no segment {s:?} in the inventory"),
+            });
+        };
+        nets.extend(n.iter().filter(|n| matches!(n, IpNet::V4(_))).copied());
+    }
+
+    let Probed::Ok(facts) = &i.state.facts else {
+        return Err(i.precondition(spec, "the host's interfaces could not be read"));
+    };
+    let ifaces: Vec<SafeName> = facts
+        .interfaces
+        .iter()
+        .filter(|f| f.name != "lo" && !container_iface(&f.name))
+        .filter(|f| f.addresses.iter().any(|a| a.addr().is_ipv4()))
+        .filter_map(|f| SafeName::new(&f.name).ok())
+        .collect();
+    if ifaces.is_empty() {
+        return Err(i.precondition(
+            spec,
+            "the host has no network interface of its own with an IPv4 address",
+        ));
+    }
+
+    // Already in place: our rules for this port on every interface.
+    let ours: Vec<&Rule> = fw.chains[chain]
+        .rules
+        .iter()
+        .filter_map(|k| fw.rules.get(*k))
+        .filter(|r| r.comment.as_deref() == Some(COMMENT) && r.ct_orig_dports.contains(port))
+        .collect();
+    let done = ifaces.iter().all(|n| {
+        ours.iter().any(|r| {
+            r.action == Action::Drop && r.interface.as_ref().is_some_and(|m| m.name == n.as_str())
+        })
+    });
+    if done {
+        b.notes.push(format!(
+            "{}: DOCKER-USER already restricts {port}/{}: nothing to do",
+            i.host.name,
+            proto.as_str()
+        ));
+        return Ok(b);
+    }
+
+    let program = iptables(backend);
+    let mut sim = Sim::new(fw);
+    let mut pos = 0usize;
+    let with_match = |c: MutatingCommand| {
+        c.arg("-p")
+            .arg(proto.as_str())
+            .arg("-m")
+            .arg("conntrack")
+            .arg("--ctorigdstport")
+            .port(port)
+            .arg("--ctdir")
+            .arg("ORIGINAL")
+            .arg("-m")
+            .arg("comment")
+            .arg("--comment")
+            .arg(COMMENT)
+    };
+    // The allowed sources first, then the drop after them: never a moment when the app
+    // segment is cut off.
+    for iface in &ifaces {
+        for n in &nets {
+            pos += 1;
+            b.steps.push(Step {
+                what: format!(
+                    "DOCKER-USER: let {n} reach published {port}/{} on {} (on to Docker's rules)",
+                    proto.as_str(),
+                    iface.as_str()
+                ),
+                command: with_match(
+                    MutatingCommand::new("docker-user-restrict", program)
+                        .arg("-w")
+                        .arg("-I")
+                        .arg("DOCKER-USER")
+                        .number(pos as u64)
+                        .arg("-i")
+                        .name_arg(iface)
+                        .arg("-s")
+                        .net(*n),
+                )
+                .arg("-j")
+                .arg("RETURN"),
+            });
+            sim.insert(
+                chain,
+                pos - 1,
+                rule(backend, iface, Some(*n), &protocol, port, Action::Return),
+            );
+        }
+    }
+    for iface in &ifaces {
+        pos += 1;
+        b.steps.push(Step {
+            what: format!(
+                "DOCKER-USER: drop everyone else's connections to published {port}/{} on {}",
+                proto.as_str(),
+                iface.as_str()
+            ),
+            command: with_match(
+                MutatingCommand::new("docker-user-restrict", program)
+                    .arg("-w")
+                    .arg("-I")
+                    .arg("DOCKER-USER")
+                    .number(pos as u64)
+                    .arg("-i")
+                    .name_arg(iface),
+            )
+            .arg("-j")
+            .arg("DROP"),
+        });
+        sim.insert(
+            chain,
+            pos - 1,
+            rule(backend, iface, None, &protocol, port, Action::Drop),
+        );
+    }
+    b.notes.push(format!(
+        "published by {}; allowed: {} ({})",
+        publishers.join(", "),
+        segs.iter().cloned().collect::<Vec<_>>().join(", "),
+        nets.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    b.rollback = Some(RollbackKind::DockerUser);
+    b.simulated = Some(sim.fw);
+    Ok(b)
+}
