@@ -79,9 +79,15 @@ fn container(engine: &str, v: &Value) -> Result<Container, String> {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .and_then(|s| s.parse::<IpAddr>().ok());
+            let prefix_len = n
+                .get("IPPrefixLen")
+                .and_then(Value::as_u64)
+                .and_then(|p| u8::try_from(p).ok())
+                .filter(|p| *p > 0);
             networks.push(ContainerNetwork {
                 name: clean(name),
                 address,
+                prefix_len,
             });
         }
     }
@@ -152,7 +158,7 @@ mod tests {
     use super::*;
 
     const DOCKER: &str = r#"### engine docker
-{"id":"791b71fbc25c13c0f612a172","name":"/lab-pg","image":"rampart-lab/base:1","running":true,"mode":"default","ports":{"5432/tcp":[{"HostIp":"0.0.0.0","HostPort":"5432"},{"HostIp":"::","HostPort":"5432"}],"6379/tcp":null},"networks":{"bridge":{"IPAddress":"172.17.0.2","Gateway":"172.17.0.1"}}}
+{"id":"791b71fbc25c13c0f612a172","name":"/lab-pg","image":"rampart-lab/base:1","running":true,"mode":"default","ports":{"5432/tcp":[{"HostIp":"0.0.0.0","HostPort":"5432"},{"HostIp":"::","HostPort":"5432"}],"6379/tcp":null},"networks":{"bridge":{"IPAddress":"172.17.0.2","IPPrefixLen":16,"Gateway":"172.17.0.1"}}}
 {"id":"aaaaaaaaaaaaaaaa","name":"/local-only","image":"redis:7","running":true,"mode":"bridge","ports":{"6379/tcp":[{"HostIp":"127.0.0.1","HostPort":"16379"}],"53/udp":[{"HostIp":"10.0.0.5","HostPort":"5353"}]},"networks":{"backend":{"IPAddress":"172.20.0.3"}}}
 ### engine podman not running
 "#;
@@ -179,6 +185,11 @@ mod tests {
             }]
         );
         assert_eq!(c[0].published[0].label(), "*:5432->5432/tcp");
+        assert_eq!(
+            c[0].networks[0].subnet().unwrap().to_string(),
+            "172.17.0.0/16"
+        );
+        assert_eq!(c[1].networks[0].subnet(), None);
         let labels: Vec<String> = c[1].published.iter().map(|p| p.label()).collect();
         assert_eq!(
             labels,

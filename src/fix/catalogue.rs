@@ -128,7 +128,7 @@ pub static FIXES: &[FixSpec] = &[
     },
     FixSpec {
         id: "docker-user-restrict",
-        title: "let only the allowed segments reach a published container port: RETURN rules for them and a DROP for the rest in DOCKER-USER, by the connection's original port, on the host's own interfaces",
+        title: "let only the allowed segments reach a published container port: RETURN rules for them (and for the containers' own networks) and a DROP for the rest in DOCKER-USER, by the connection's original port",
         resolves: &["FW-CONTAINER-BYPASS", "SEG-DB-EXPOSED"],
         risk: Risk::High,
         rollback_timer: true,

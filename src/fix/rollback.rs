@@ -49,6 +49,17 @@ impl RollbackKind {
         }
     }
 
+    /// The host-side script that saves the state (reads the restore script on stdin; `$1`
+    /// is the run ID). Public for tests that run it on the lab.
+    pub fn save_script_text(self) -> &'static str {
+        self.save_script()
+    }
+
+    /// The host-side restore script (`$1` is the run ID).
+    pub fn restore_script_text(self) -> &'static str {
+        self.restore_script()
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             RollbackKind::Ufw => "ufw rules and state",

@@ -31,6 +31,18 @@ pub struct Container {
 pub struct ContainerNetwork {
     pub name: String,
     pub address: Option<IpAddr>,
+    /// The network's prefix length (Docker's `IPPrefixLen`), when it has an address.
+    #[serde(default)]
+    pub prefix_len: Option<u8>,
+}
+
+impl ContainerNetwork {
+    /// The network the address sits in (`172.17.0.0/16`).
+    pub fn subnet(&self) -> Option<ipnet::IpNet> {
+        ipnet::IpNet::new(self.address?, self.prefix_len?)
+            .ok()
+            .map(|n| n.trunc())
+    }
 }
 
 /// A container port published on the host (`-p HOST_IP:HOST_PORT:PORT/PROTO`).

@@ -9,9 +9,10 @@
 //! not a change to make from a console at 3 a.m.
 //!
 //! The rules match the connection's original destination port (`-m conntrack
-//! --ctorigdstport`), which DNAT does not change, and only what arrives on the host's own
-//! network interfaces, so containers keep reaching each other. Allowed sources RETURN (to
-//! Docker's own rules), everything else on those interfaces is dropped.
+//! --ctorigdstport`), which DNAT does not change. The allowed segments and the containers'
+//! own networks (so containers keep reaching each other) RETURN to Docker's rules; every
+//! other source is dropped. No interface is named: which one a packet arrives on is not
+//! something the model can always know, and a rule it cannot decide would keep the finding.
 
 use std::collections::BTreeSet;
 
@@ -23,21 +24,13 @@ use crate::fix::catalogue::FixSpec;
 use crate::fix::guard::Sim;
 use crate::fix::rollback::RollbackKind;
 use crate::posture::checks::{ADMIN_SEGMENTS, allowed_segments};
-use crate::ssh::{MutatingCommand, SafeName};
+use crate::ssh::MutatingCommand;
 use crate::state::{
     Action, Backend, Direction, Family, Manager, Origin, PortRange, PortSet, Probed, Protocol, Rule,
 };
 
 /// The comment on every rule this fix adds: how the rollback and a second run find them.
 pub const COMMENT: &str = "rampart-docker-user-restrict";
-
-/// Interfaces that belong to containers, not to the host's own networks.
-fn container_iface(name: &str) -> bool {
-    name == "docker0"
-        || ["br-", "veth", "cni", "podman", "flannel", "cali", "vxlan"]
-            .iter()
-            .any(|p| name.starts_with(p))
-}
 
 fn iptables(backend: Backend) -> &'static str {
     match backend {
@@ -46,14 +39,7 @@ fn iptables(backend: Backend) -> &'static str {
     }
 }
 
-fn rule(
-    backend: Backend,
-    iface: &SafeName,
-    src: Option<IpNet>,
-    proto: &Protocol,
-    port: u16,
-    action: Action,
-) -> Rule {
+fn rule(backend: Backend, src: Option<IpNet>, proto: &Protocol, port: u16, action: Action) -> Rule {
     let mut r = Rule::new(
         Direction::In,
         action,
@@ -72,10 +58,6 @@ fn rule(
     r.family = Family::V4;
     r.protocol = Some(proto.clone());
     r.ct_orig_dports = PortSet::Only(vec![PortRange::single(port)]);
-    r.interface = Some(crate::state::InterfaceMatch {
-        name: iface.as_str().to_string(),
-        negated: false,
-    });
     if let Some(n) = src {
         r.sources = vec![n];
     }
@@ -163,35 +145,34 @@ pub(super) fn docker_user_restrict(
         nets.extend(n.iter().filter(|n| matches!(n, IpNet::V4(_))).copied());
     }
 
-    let Probed::Ok(facts) = &i.state.facts else {
-        return Err(i.precondition(spec, "the host's interfaces could not be read"));
-    };
-    let ifaces: Vec<SafeName> = facts
-        .interfaces
+    // Containers keep reaching each other: their own networks go on to Docker's rules.
+    let mut inner: Vec<IpNet> = containers
         .iter()
-        .filter(|f| f.name != "lo" && !container_iface(&f.name))
-        .filter(|f| f.addresses.iter().any(|a| a.addr().is_ipv4()))
-        .filter_map(|f| SafeName::new(&f.name).ok())
+        .flat_map(|c| c.networks.iter().filter_map(|n| n.subnet()))
+        .filter(|n| matches!(n, IpNet::V4(_)))
         .collect();
-    if ifaces.is_empty() {
-        return Err(i.precondition(
-            spec,
-            "the host has no network interface of its own with an IPv4 address",
-        ));
-    }
+    inner.sort();
+    inner.dedup();
+    let allowed: Vec<(IpNet, String)> = nets
+        .iter()
+        .map(|n| (*n, segs.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .chain(
+            inner
+                .iter()
+                .map(|n| (*n, "the containers' own network".to_string())),
+        )
+        .collect();
 
-    // Already in place: our rules for this port on every interface.
-    let ours: Vec<&Rule> = fw.chains[chain]
+    // Already in place: our drop for this port.
+    let done = fw.chains[chain]
         .rules
         .iter()
         .filter_map(|k| fw.rules.get(*k))
-        .filter(|r| r.comment.as_deref() == Some(COMMENT) && r.ct_orig_dports.contains(port))
-        .collect();
-    let done = ifaces.iter().all(|n| {
-        ours.iter().any(|r| {
-            r.action == Action::Drop && r.interface.as_ref().is_some_and(|m| m.name == n.as_str())
-        })
-    });
+        .any(|r| {
+            r.comment.as_deref() == Some(COMMENT)
+                && r.ct_orig_dports.contains(port)
+                && r.action == Action::Drop
+        });
     if done {
         b.notes.push(format!(
             "{}: DOCKER-USER already restricts {port}/{}: nothing to do",
@@ -220,43 +201,12 @@ pub(super) fn docker_user_restrict(
     };
     // The allowed sources first, then the drop after them: never a moment when the app
     // segment is cut off.
-    for iface in &ifaces {
-        for n in &nets {
-            pos += 1;
-            b.steps.push(Step {
-                what: format!(
-                    "DOCKER-USER: let {n} reach published {port}/{} on {} (on to Docker's rules)",
-                    proto.as_str(),
-                    iface.as_str()
-                ),
-                command: with_match(
-                    MutatingCommand::new("docker-user-restrict", program)
-                        .arg("-w")
-                        .arg("-I")
-                        .arg("DOCKER-USER")
-                        .number(pos as u64)
-                        .arg("-i")
-                        .name_arg(iface)
-                        .arg("-s")
-                        .net(*n),
-                )
-                .arg("-j")
-                .arg("RETURN"),
-            });
-            sim.insert(
-                chain,
-                pos - 1,
-                rule(backend, iface, Some(*n), &protocol, port, Action::Return),
-            );
-        }
-    }
-    for iface in &ifaces {
+    for (n, why) in &allowed {
         pos += 1;
         b.steps.push(Step {
             what: format!(
-                "DOCKER-USER: drop everyone else's connections to published {port}/{} on {}",
-                proto.as_str(),
-                iface.as_str()
+                "DOCKER-USER: let {n} ({why}) reach published {port}/{} (on to Docker's rules)",
+                proto.as_str()
             ),
             command: with_match(
                 MutatingCommand::new("docker-user-restrict", program)
@@ -264,18 +214,39 @@ pub(super) fn docker_user_restrict(
                     .arg("-I")
                     .arg("DOCKER-USER")
                     .number(pos as u64)
-                    .arg("-i")
-                    .name_arg(iface),
+                    .arg("-s")
+                    .net(*n),
             )
             .arg("-j")
-            .arg("DROP"),
+            .arg("RETURN"),
         });
         sim.insert(
             chain,
             pos - 1,
-            rule(backend, iface, None, &protocol, port, Action::Drop),
+            rule(backend, Some(*n), &protocol, port, Action::Return),
         );
     }
+    pos += 1;
+    b.steps.push(Step {
+        what: format!(
+            "DOCKER-USER: drop everyone else's connections to published {port}/{}",
+            proto.as_str()
+        ),
+        command: with_match(
+            MutatingCommand::new("docker-user-restrict", program)
+                .arg("-w")
+                .arg("-I")
+                .arg("DOCKER-USER")
+                .number(pos as u64),
+        )
+        .arg("-j")
+        .arg("DROP"),
+    });
+    sim.insert(
+        chain,
+        pos - 1,
+        rule(backend, None, &protocol, port, Action::Drop),
+    );
     b.notes.push(format!(
         "published by {}; allowed: {} ({})",
         publishers.join(", "),
