@@ -318,6 +318,16 @@ pub fn assemble_with(inputs: &Inputs<'_>, more: &MoreInputs<'_>) -> Firewall {
         Some((p, f, b, w))
     })
     .collect();
+    for (_, _, b, w) in &plain {
+        // Say where the backend came from: the tool's name does not tell.
+        let (name, why) = match b {
+            Backend::IptablesNft => ("iptables-nft", "its header says (nf_tables)"),
+            _ => ("iptables-legacy", "its header does not say (nf_tables)"),
+        };
+        notes.push(format!(
+            "{w} (no -legacy/-nft tool on this host) read as {name}: {why}"
+        ));
+    }
     for (probe, family, backend, what) in dumps.into_iter().chain(plain) {
         let text = match probe {
             Probed::Ok(t) => *t,
