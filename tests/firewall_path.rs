@@ -412,3 +412,45 @@ fn ctstate_dnat_holds_only_for_what_prerouting_translated() {
     let v = f.admits(src, Protocol::Tcp, 80);
     assert!(v.admitted() && !v.assumptions.is_empty(), "{v:#?}");
 }
+
+#[test]
+fn nft_ct_status_dnat_reads_like_ctstate_dnat() {
+    // `nft -j` of `ct status dnat accept` and `ct status != dnat drop` (nftables 1.0.6),
+    // behind a redirect of 2222 to 22 and an input policy of drop.
+    let ruleset = |verdict: &str, op: &str| {
+        format!(
+            r#"{{"nftables": [
+  {{"table": {{"family": "ip", "name": "t", "handle": 1}}}},
+  {{"chain": {{"family": "ip", "table": "t", "name": "pre", "handle": 1, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}}},
+  {{"chain": {{"family": "ip", "table": "t", "name": "in", "handle": 2, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}}},
+  {{"rule": {{"family": "ip", "table": "t", "chain": "pre", "handle": 3, "expr": [
+    {{"match": {{"op": "==", "left": {{"payload": {{"protocol": "tcp", "field": "dport"}}}}, "right": 2222}}}},
+    {{"redirect": {{"port": 22}}}}]}}}},
+  {{"rule": {{"family": "ip", "table": "t", "chain": "in", "handle": 4, "expr": [
+    {{"match": {{"op": "{op}", "left": {{"ct": {{"key": "status"}}}}, "right": "dnat"}}}},
+    {{"{verdict}": null}}]}}}},
+  {{"rule": {{"family": "ip", "table": "t", "chain": "in", "handle": 5, "expr": [
+    {{"match": {{"op": "==", "left": {{"payload": {{"protocol": "tcp", "field": "dport"}}}}, "right": 80}}}},
+    {{"accept": null}}]}}}}
+]}}"#
+        )
+    };
+    let src = ip("198.18.0.9");
+    let text = ruleset("accept", "in");
+    let fw = rampart::firewall::assemble::assemble(&Inputs {
+        nft: Probed::Ok(&text),
+        ..Inputs::default()
+    });
+    assert!(fw.rules.iter().all(|r| r.unmodelled.is_empty()), "{fw:#?}");
+    let v = fw.admits(src, Protocol::Tcp, 2222);
+    assert!(v.admitted(), "{v:#?}");
+    assert_eq!(v.local_port, Some(22));
+    assert!(!fw.admits(src, Protocol::Tcp, 22).admitted());
+    let text = ruleset("drop", "!=");
+    let fw = rampart::firewall::assemble::assemble(&Inputs {
+        nft: Probed::Ok(&text),
+        ..Inputs::default()
+    });
+    assert!(!fw.admits(src, Protocol::Tcp, 80).admitted());
+    assert!(!fw.admits(src, Protocol::Tcp, 2222).admitted());
+}

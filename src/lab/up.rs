@@ -1009,6 +1009,14 @@ fn configure_firewall(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabEr
             Cmd::in_host(name, "ip6tables-legacy", pid, "ip6tables-legacy-restore")
                 .arg("/etc/iptables/rules.v6")
                 .run()?;
+            // Plain `iptables` / `iptables-save` are the legacy ones here, as on a host set up
+            // before nf_tables (the alternatives live in the host's own /etc and /var).
+            for tool in ["iptables", "ip6tables"] {
+                Cmd::in_host(name, "iptables alternative", pid, "update-alternatives")
+                    .args(["--set", tool])
+                    .arg(format!("/usr/sbin/{tool}-legacy"))
+                    .run()?;
+            }
         }
         Firewall::None => {}
     }
