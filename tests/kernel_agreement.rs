@@ -29,6 +29,10 @@
 //! kernel (`icmp_ratelimit`), so many probes from one source would read as drops. Neither
 //! is an observable verdict.
 //!
+//! leg1 (iptables-legacy and ipset) is checked twice: as the collector reads it
+//! (`iptables-legacy-save`, `ipset save`) and as a host with only a plain `iptables-save`
+//! would give the same kernel ruleset (its header is how the model knows the backend).
+//!
 //! Every disagreement is a model bug: the test prints each one with the verdict's path and
 //! fails. It prints how many (source, host, protocol, port) triples it checked. The probes
 //! of all sources run at once (each source's attempts are themselves concurrent), bounded
@@ -42,7 +46,10 @@ use std::net::IpAddr;
 use std::process::Command;
 
 use rampart::collect::collect_fleet;
-use rampart::state::{Action, Decision, FleetState, HostState, PortSet, Probed, Protocol};
+use rampart::firewall::assemble::{Inputs, MoreInputs, assemble_with};
+use rampart::state::{
+    Action, Backend, Decision, Firewall, FleetState, HostState, Manager, PortSet, Probed, Protocol,
+};
 use serde_json::Value;
 
 /// The bastion's address on the admin segment: how every private host reaches it (its
@@ -128,10 +135,21 @@ impl Expect {
 /// The model's prediction for a new TCP connection from `src` to `dst:port` on `target`,
 /// in words for the failure message.
 fn predict(target: &HostState, src: IpAddr, dst: IpAddr, port: u16) -> (Expect, String) {
-    let v = match &target.firewall {
-        Probed::Ok(fw) => fw.admits(src, Protocol::Tcp, port),
+    match &target.firewall {
+        Probed::Ok(fw) => predict_with(target, fw, src, dst, port),
         other => panic!("{}: firewall {}", target.host, other.status_label()),
-    };
+    }
+}
+
+/// [`predict`] with another reading of the target's firewall.
+fn predict_with(
+    target: &HostState,
+    fw: &Firewall,
+    src: IpAddr,
+    dst: IpAddr,
+    port: u16,
+) -> (Expect, String) {
+    let v = fw.admits(src, Protocol::Tcp, port);
     // After a REDIRECT the connection lands on the translated port.
     let lands_on = v.local_port.unwrap_or(port);
     let listening = match &target.listeners {
@@ -144,12 +162,9 @@ fn predict(target: &HostState, src: IpAddr, dst: IpAddr, port: u16) -> (Expect, 
         }),
         other => panic!("{}: listeners {}", target.host, other.status_label()),
     };
-    let why = match &target.firewall {
-        Probed::Ok(fw) => match fw.rule_of(&v) {
-            Some(r) => format!("{:?} by rule {}", v.decision, r.origin.label()),
-            None => format!("{:?} by {:?}", v.decision, v.decided_by),
-        },
-        _ => String::new(),
+    let why = match fw.rule_of(&v) {
+        Some(r) => format!("{:?} by rule {}", v.decision, r.origin.label()),
+        None => format!("{:?} by {:?}", v.decision, v.decided_by),
     };
     let expect = match (v.decision, listening) {
         (Decision::Accept | Decision::Limit, true) => Expect::Connected,
@@ -255,6 +270,44 @@ async fn every_verdict_agrees_with_a_real_connection_attempt() {
     let names: Vec<String> = common::HOSTS.iter().map(|(n, _)| n.to_string()).collect();
     let fleet = collect_fleet(&t, &names).await;
 
+    // leg1 is read from its legacy tables (iptables-legacy-save, ipset save), not from the
+    // empty nf_tables side.
+    let Probed::Ok(leg_fw) = &host(&fleet, "leg1").firewall else {
+        panic!("leg1: no firewall")
+    };
+    assert_eq!(
+        leg_fw.managers,
+        vec![Manager::IptablesLegacy],
+        "{leg_fw:#?}"
+    );
+    assert!(
+        !leg_fw.rules.is_empty()
+            && leg_fw
+                .rules
+                .iter()
+                .all(|r| r.origin.backend == Backend::IptablesLegacy && r.unmodelled.is_empty()),
+        "{leg_fw:#?}"
+    );
+    // The same kernel ruleset read as a host with only a plain `iptables-save` would give
+    // it (on leg1 `iptables-save` is the legacy alternative): checked against the same
+    // packets below.
+    let plain_save = lab.exec("leg1", "iptables-save", &[]);
+    let ipset_save = lab.exec("leg1", "ipset", &["save"]);
+    assert!(plain_save.status.success() && ipset_save.status.success());
+    let (plain_save, ipset_save) = (
+        String::from_utf8(plain_save.stdout).unwrap(),
+        String::from_utf8(ipset_save.stdout).unwrap(),
+    );
+    let leg_plain = assemble_with(
+        &Inputs::default(),
+        &MoreInputs {
+            iptables_plain: Probed::Ok(&plain_save),
+            ipset: Probed::Ok(&ipset_save),
+            ..MoreInputs::default()
+        },
+    );
+    assert_eq!(leg_plain.managers, vec![Manager::IptablesLegacy]);
+
     let mut sources = vec![Source {
         host: "outside",
         bind: None,
@@ -318,6 +371,7 @@ async fn every_verdict_agrees_with_a_real_connection_attempt() {
     let mut per_host: BTreeMap<&str, usize> = BTreeMap::new();
     // leg1's deliberate exposure, seen by the kernel: node exporter through the redirect.
     let mut redirect_delivered = Vec::new();
+    let mut plain_checked = 0usize;
     for ((source, plan), answer) in plans.iter().zip(&answers) {
         for &(name, dst, port) in plan {
             let key = format!("{dst}:{port}");
@@ -338,6 +392,17 @@ async fn every_verdict_agrees_with_a_real_connection_attempt() {
             if name == "leg1" && port == 9180 && outcome == "connected" {
                 redirect_delivered.push(source.label());
             }
+            if name == "leg1" {
+                let (expect, why) = predict_with(host(&fleet, name), &leg_plain, src, dst, port);
+                plain_checked += 1;
+                if !expect.agrees(&outcome) {
+                    disagreements.push(format!(
+                        "{} ({src}) -> leg1 read from plain iptables-save, tcp/{port}: kernel \
+                         {outcome}, model {expect:?} ({why})",
+                        source.label()
+                    ));
+                }
+            }
             if !expect.agrees(&outcome) {
                 disagreements.push(format!(
                     "{} ({src}) -> {name} {dst} tcp/{port}: kernel {outcome}, model \
@@ -355,6 +420,10 @@ async fn every_verdict_agrees_with_a_real_connection_attempt() {
         disagreements.len()
     );
     eprintln!("  per target host: {per_host:?}");
+    eprintln!(
+        "  leg1 also read from plain iptables-save: {plain_checked} triples (disagreements \
+         included above)"
+    );
     eprintln!("  kernel outcomes: {outcomes:?}");
     for d in &disagreements {
         eprintln!("  {d}");
