@@ -199,6 +199,9 @@ impl Source {
     }
 }
 
+/// One planned connection attempt: (target host, destination address, port).
+type Attempt = (&'static str, IpAddr, u16);
+
 /// Runs the probe in `source`'s namespaces ("outside" is this test's own).
 fn probe_from(lab: &common::Lab, source: Source, targets: &[(String, u16)]) -> Value {
     let arg = serde_json::to_string(targets).unwrap();
@@ -327,7 +330,7 @@ async fn every_verdict_agrees_with_a_real_connection_attempt() {
     }
 
     // Each source's plan: (target, destination address, port).
-    let plans: Vec<(Source, Vec<(&str, IpAddr, u16)>)> = sources
+    let plans: Vec<(Source, Vec<Attempt>)> = sources
         .iter()
         .map(|source| {
             let mut plan = Vec::new();
