@@ -260,27 +260,32 @@ fn legacy_host(plain: bool) -> Firewall {
     } else {
         "legacy-ipset-iptables-legacy-save.txt"
     });
+    // ip6tables-save and ip6tables-legacy-save print the same (the header names no backend).
+    let save6 = fx("legacy-ipset-ip6tables-legacy-save.txt");
     let ipset = fx("legacy-ipset-ipset-save.txt");
     let nft_save = fx("legacy-ipset-iptables-nft-save.txt");
-    let none = |t: &str| Probed::NotInstalled { tool: t.into() };
     let inputs = if plain {
         Inputs::default()
     } else {
         Inputs {
             iptables_legacy: Probed::Ok(&save),
+            ip6tables_legacy: Probed::Ok(&save6),
             // The nft tool is installed too and sees only a warning.
             iptables_nft: Probed::Ok(&nft_save),
             ..Inputs::default()
         }
     };
-    let more = MoreInputs {
-        iptables_plain: if plain {
-            Probed::Ok(&save)
-        } else {
-            none("iptables-save")
-        },
-        ipset: Probed::Ok(&ipset),
-        ..MoreInputs::default()
+    let more = if plain {
+        MoreInputs {
+            iptables_plain: Probed::Ok(&save),
+            ip6tables_plain: Probed::Ok(&save6),
+            ipset: Probed::Ok(&ipset),
+        }
+    } else {
+        MoreInputs {
+            ipset: Probed::Ok(&ipset),
+            ..MoreInputs::default()
+        }
     };
     assemble_with(&inputs, &more)
 }
@@ -453,4 +458,47 @@ fn nft_ct_status_dnat_reads_like_ctstate_dnat() {
     });
     assert!(!fw.admits(src, Protocol::Tcp, 80).admitted());
     assert!(!fw.admits(src, Protocol::Tcp, 2222).admitted());
+}
+
+#[test]
+fn a_listener_reached_only_through_a_redirect_is_an_exposed_port() {
+    use rampart::inventory::Inventory;
+    use rampart::posture::checks::{CheckOptions, evaluate};
+    use rampart::state::{FleetState, HostState, Listener};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory.toml");
+    let inv = Inventory::load(&path).unwrap();
+    let listen = |port: u16| Listener {
+        protocol: Protocol::Tcp,
+        address: None,
+        interface: None,
+        port,
+        processes: Vec::new(),
+    };
+    let mut leg1 = HostState::unreachable("leg1", "test", "only the firewall and listeners");
+    leg1.errors.clear();
+    leg1.firewall = Probed::Ok(legacy_host(false));
+    leg1.listeners = Probed::Ok(vec![listen(22), listen(80), listen(443), listen(9100)]);
+    let fleet = FleetState { hosts: vec![leg1] };
+    let findings = evaluate(&inv, &fleet, &CheckOptions::new(0));
+    let exposed: Vec<_> = findings
+        .iter()
+        .filter(|f| f.host == "leg1" && f.check == "FW-EXPOSED-PORT")
+        .collect();
+    // Node exporter: INPUT lets 9100 in from admin-src only, but 9180 is redirected to it.
+    assert_eq!(exposed.len(), 1, "{findings:#?}");
+    let f = exposed[0];
+    assert!(f.title.starts_with("9100/tcp is let in from"), "{f:#?}");
+    assert!(
+        f.evidence.iter().any(|e| e.contains("to port 9180")
+            && e.contains("redirect to local port 9100")
+            && e.contains("iptables-legacy filter/INPUT line 14")),
+        "{f:#?}"
+    );
+    // SSH stays the admin set's: no finding for it.
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.host == "leg1" && f.check == "SEG-SSH-OPEN"),
+        "{findings:#?}"
+    );
 }
