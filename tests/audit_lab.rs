@@ -57,6 +57,9 @@ fn expected() -> BTreeSet<(String, String)> {
         ("cache1", "DATA-NO-AUTH"),
         ("web2", "TLS-INTERNAL-MISSING"),
         ("app1", "APP-DEBUG"),
+        // leg1's node exporter: INPUT names only the admin-src ipset for 9100, but 9180 is
+        // redirected to it and INPUT accepts every DNAT'ed connection.
+        ("leg1", "FW-EXPOSED-PORT"),
     ]
     .iter()
     .map(|(h, c)| (h.to_string(), c.to_string()))

@@ -834,7 +834,9 @@ impl LabConfig {
                 admin_address: None,
                 firewall: Firewall::IptablesLegacy,
                 sshd: good_sshd,
-                fail2ban: None,
+                // iptables-multiport: plain `iptables` is the legacy one on this host, so
+                // its bans land in the same legacy tables.
+                fail2ban: f2b_ufw,
                 nginx: Some(NginxSettings {
                     limit_req: true,
                     cert_days: 365,
