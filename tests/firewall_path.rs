@@ -309,6 +309,15 @@ fn a_redirected_port_is_accepted_by_ctstate_dnat_although_input_names_only_the_s
     );
     let rule = fw.rule_of(&v).unwrap();
     assert_eq!(rule.origin.label(), "iptables-legacy filter/INPUT line 14");
+    // A rule whose sources came from a set says which.
+    let ssh = fw
+        .rule_of(&fw.admits(ip("10.77.9.10"), Protocol::Tcp, 22))
+        .unwrap();
+    assert_eq!(ssh.comment.as_deref(), Some("ipset admin-src src"));
+    assert_eq!(
+        ssh.sources,
+        vec!["10.77.9.0/24".parse::<ipnet::IpNet>().unwrap()]
+    );
     // 9100 itself, and every port that was not redirected, are the policy's.
     for port in [9100, 22, 23] {
         let v = fw.admits(ip(dmz), Protocol::Tcp, port);

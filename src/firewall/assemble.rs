@@ -213,6 +213,12 @@ fn resolve_ipsets(fw: &mut Firewall, sets: &BTreeMap<String, ipset::IpSet>) {
                 rule.destinations = members.clone();
                 rule.destinations_negated = negated;
             }
+            // The evidence names the set the addresses came from.
+            let set = format!("{}ipset {name} {dir}", if negated { "not in " } else { "" });
+            rule.comment = Some(match rule.comment.take() {
+                Some(c) => format!("{c}; {set}"),
+                None => set,
+            });
         }
         rule.unmodelled = kept;
     }
