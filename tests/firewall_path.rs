@@ -511,3 +511,42 @@ fn a_listener_reached_only_through_a_redirect_is_an_exposed_port() {
         "{findings:#?}"
     );
 }
+
+#[test]
+fn default_allow_quotes_the_family_that_is_let_in() {
+    // IPv4 rules only (no ip6tables dump): IPv6 is let in by nothing at all, and the
+    // evidence must say so for IPv6, not quote the IPv4 policy's drop.
+    use rampart::inventory::Inventory;
+    use rampart::posture::checks::{CheckOptions, evaluate};
+    use rampart::state::{FleetState, HostState};
+    let save = fx("legacy-ipset-iptables-legacy-save.txt");
+    let ipset = fx("legacy-ipset-ipset-save.txt");
+    let fw = assemble_with(
+        &Inputs {
+            iptables_legacy: Probed::Ok(&save),
+            ..Inputs::default()
+        },
+        &MoreInputs {
+            ipset: Probed::Ok(&ipset),
+            ..MoreInputs::default()
+        },
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory.toml");
+    let inv = Inventory::load(&path).unwrap();
+    let mut leg1 = HostState::unreachable("leg1", "test", "only the firewall");
+    leg1.errors.clear();
+    leg1.firewall = Probed::Ok(fw);
+    leg1.listeners = Probed::Ok(Vec::new());
+    let findings = evaluate(
+        &inv,
+        &FleetState { hosts: vec![leg1] },
+        &CheckOptions::new(0),
+    );
+    let f = findings
+        .iter()
+        .find(|f| f.check == "FW-DEFAULT-ALLOW")
+        .expect("IPv6 is let in by default");
+    let e = &f.evidence[0];
+    assert!(e.contains("from 2001:db8::77 "), "{e}");
+    assert!(e.contains("NoFilter"), "{e}");
+}

@@ -361,11 +361,14 @@ fn firewall_checks(
     // FW-NONE / FW-DEFAULT-ALLOW.
     let ufw_active = fw.ufw.as_ref().is_some_and(|u| u.active);
     let no_firewall = !ufw_active && !fw.filters_incoming();
-    let default_allow = !no_firewall && {
-        // An arbitrary closed port from the world, both families: decided by no rule.
-        [WORLD_V4, WORLD_V6].iter().any(|src| {
-            let v = fw.admits(*src, Protocol::Tcp, 1);
-            v.admitted() && fw.rule_of(&v).is_none()
+    // An arbitrary closed port from the world, both families: decided by no rule. The
+    // family that is let in is the one the evidence quotes.
+    let default_allow = if no_firewall {
+        None
+    } else {
+        [WORLD_V4, WORLD_V6].into_iter().find_map(|src| {
+            let v = fw.admits(src, Protocol::Tcp, 1);
+            (v.admitted() && fw.rule_of(&v).is_none()).then_some((src, v))
         })
     };
 
@@ -447,8 +450,7 @@ fn firewall_checks(
             f = f.evidence(format!("exposed: {}", describe_listener(&e.listener)));
         }
         out.push(f);
-    } else if default_allow {
-        let v = fw.admits(WORLD_V4, Protocol::Tcp, 1);
+    } else if let Some((src, v)) = &default_allow {
         out.push(
             Finding::new(
                 "FW-DEFAULT-ALLOW",
@@ -456,7 +458,7 @@ fn firewall_checks(
                 "incoming traffic is accepted by default",
             )
             .evidence(format!(
-                "a new TCP connection to a closed port is admitted by {:?}",
+                "a new TCP connection from {src} to a closed port is admitted by {:?}",
                 v.decided_by
             ))
             .evidence(format!("policies: incoming {:?}", fw.policies.incoming)),
