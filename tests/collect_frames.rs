@@ -30,7 +30,9 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn every_lab_host_parses_completely() {
-    for h in ["edge", "web1", "web2", "vpn1", "app1", "db1", "cache1"] {
+    for h in [
+        "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "leg1",
+    ] {
         let st = load(h);
         assert!(st.errors.is_empty(), "{h}: {:?}", st.errors);
         assert_eq!(st.facts.ok().unwrap().hostname, h);
@@ -100,6 +102,18 @@ fn deliberate_misconfigurations_are_visible() {
         web1_https.iter().any(|f| f.hsts.is_some()),
         "{web1_https:?}"
     );
+
+    // leg1: read from its legacy tables and ipsets; node exporter (9100: admin-src only)
+    // is reached from anywhere through the redirect of 9180.
+    let leg1 = load("leg1");
+    let fw = leg1.firewall.ok().unwrap();
+    assert_eq!(fw.managers, vec![Manager::IptablesLegacy]);
+    assert!(fw.rules.iter().all(|r| r.unmodelled.is_empty()), "{fw:#?}");
+    assert!(!fw.admits(world, Protocol::Tcp, 9100).admitted());
+    let v = fw.admits(world, Protocol::Tcp, 9180);
+    assert!(v.admitted() && v.local_port == Some(9100), "{v:#?}");
+    assert!(fw.admits(ip("10.77.9.10"), Protocol::Tcp, 22).admitted());
+    assert!(!fw.admits(ip("10.77.12.21"), Protocol::Tcp, 443).admitted());
 
     let vpn1 = load("vpn1");
     // The blind jail: systemd backend, no journal on the host.

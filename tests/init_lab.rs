@@ -1,8 +1,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 //! `rampart init --from-ssh-config` on the ssh_config `rampart lab up` writes, then
 //! `rampart audit` on the result with no hand edits: every lab host is reached through the
-//! bastion, the roles are the lab's own, and the lab's deliberate misconfigurations that do
-//! not depend on network segments (which an ssh_config cannot say) are all found.
+//! bastion, the roles are the lab's own (or, where a name says nothing, left to a human and
+//! said so), and the lab's deliberate misconfigurations that do not depend on network
+//! segments (which an ssh_config cannot say) are all found.
 
 mod common;
 
@@ -40,7 +41,12 @@ fn an_inventory_imported_from_the_lab_ssh_config_audits_the_lab() {
         let got = loaded
             .host(&h.name)
             .unwrap_or_else(|| panic!("{} not imported", h.name));
-        assert_eq!(got.roles, h.roles, "{}", h.name);
+        // A name that says nothing of the role (leg1) is left to a human, and said so.
+        let left_to_a_human =
+            got.roles.is_empty() && stderr.contains(&format!("no role for {}", h.name));
+        if !left_to_a_human {
+            assert_eq!(got.roles, h.roles, "{}", h.name);
+        }
         assert_eq!(got.bastion, h.bastion, "{}", h.name);
         assert_eq!(got.address, h.address, "{}", h.name);
     }

@@ -105,6 +105,40 @@ fn private_hosts_through_the_bastion_show_their_own_state() {
                     "{ss}"
                 );
             }
+            "leg1" => {
+                // iptables on the legacy backend with ipsets, no manager; its own `iptables`
+                // is the legacy one (fail2ban's first ban makes its chain there).
+                assert!(ufw.contains("Status: inactive"), "{ufw}");
+                let out = lab.ssh_ok(
+                    host,
+                    "iptables -V; iptables-legacy-save; echo =====; ipset list -n; \
+                     echo =====; iptables-nft-save",
+                );
+                let parts: Vec<&str> = out.split("=====\n").collect();
+                assert_eq!(parts.len(), 3, "{out}");
+                let (legacy, sets, nft) = (parts[0], parts[1], parts[2]);
+                assert!(legacy.starts_with("iptables v1."), "{legacy}");
+                assert!(
+                    legacy.lines().next().unwrap().ends_with("(legacy)"),
+                    "{legacy}"
+                );
+                assert!(legacy.contains(":INPUT DROP"), "{legacy}");
+                assert!(
+                    legacy.contains("-m set --match-set admin-src src -m tcp --dport 22 -j ACCEPT"),
+                    "{legacy}"
+                );
+                assert!(legacy.contains("-j REDIRECT --to-ports 9100"), "{legacy}");
+                assert_eq!(
+                    sets.lines().collect::<Vec<_>>(),
+                    ["admin-src", "blocklist"],
+                    "{sets}"
+                );
+                assert!(!nft.contains("-A "), "nothing on nf_tables: {nft}");
+                assert!(
+                    listeners(ss, 443).iter().any(|l| l.contains("\"nginx\"")),
+                    "{ss}"
+                );
+            }
             _ => unreachable!(),
         }
     }

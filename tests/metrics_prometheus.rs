@@ -88,7 +88,7 @@ fn prometheus_scrapes_two_rampart_instances_and_a_rule_fires() {
     let _lab = common::ensure_lab();
     let dir = tempfile::tempdir().unwrap();
     let halves = [
-        ("front", vec!["web1", "web2", "vpn1"]),
+        ("front", vec!["web1", "web2", "vpn1", "leg1"]),
         ("back", vec!["app1", "db1", "cache1"]),
     ];
     let mut watchers = Vec::new();

@@ -213,6 +213,12 @@ fn resolve_ipsets(fw: &mut Firewall, sets: &BTreeMap<String, ipset::IpSet>) {
                 rule.destinations = members.clone();
                 rule.destinations_negated = negated;
             }
+            // The evidence names the set the addresses came from.
+            let set = format!("{}ipset {name} {dir}", if negated { "not in " } else { "" });
+            rule.comment = Some(match rule.comment.take() {
+                Some(c) => format!("{c}; {set}"),
+                None => set,
+            });
         }
         rule.unmodelled = kept;
     }
@@ -318,6 +324,16 @@ pub fn assemble_with(inputs: &Inputs<'_>, more: &MoreInputs<'_>) -> Firewall {
         Some((p, f, b, w))
     })
     .collect();
+    for (_, _, b, w) in &plain {
+        // Say where the backend came from: the tool's name does not tell.
+        let (name, why) = match b {
+            Backend::IptablesNft => ("iptables-nft", "its header says (nf_tables)"),
+            _ => ("iptables-legacy", "its header does not say (nf_tables)"),
+        };
+        notes.push(format!(
+            "{w} (no -legacy/-nft tool on this host) read as {name}: {why}"
+        ));
+    }
     for (probe, family, backend, what) in dumps.into_iter().chain(plain) {
         let text = match probe {
             Probed::Ok(t) => *t,

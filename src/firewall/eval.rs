@@ -251,6 +251,7 @@ fn no_filter() -> Verdict {
         assumptions: Vec::new(),
         route: Vec::new(),
         forwarded: None,
+        local_port: None,
     }
 }
 
@@ -265,6 +266,9 @@ struct Run<'e, 'a> {
     local_after_nat: bool,
     /// The destination port the connection was opened to, before any translation.
     orig_port: u16,
+    /// Whether conntrack marks the connection DNAT: a prerouting DNAT or REDIRECT changed
+    /// its destination (`Unknown`: a REDIRECT without a port, to an address not known).
+    dnat: Tri,
     path: Vec<usize>,
     assumptions: Vec<String>,
     /// A rate-limit rule was passed over; an accept after it is a [`Decision::Limit`].
@@ -297,6 +301,7 @@ impl<'e, 'a> Run<'e, 'a> {
             out_iface: None,
             local_after_nat: false,
             orig_port: packet.port,
+            dnat: Tri::No,
             path: Vec::new(),
             assumptions,
             limited: false,
@@ -412,10 +417,23 @@ impl<'e, 'a> Run<'e, 'a> {
                 (Stage::Forward, None) => unknown = true,
             }
         }
-        if let Some(ct) = &rule.ct_states
-            && !ct.matches(&CtState::New)
-        {
-            return Tri::No;
+        if let Some(ct) = &rule.ct_states {
+            // A new connection is NEW, and DNAT too once prerouting translated it: the
+            // condition holds when any of the connection's states is listed.
+            let has = |s: CtState| ct.values.contains(&s);
+            let listed = if has(CtState::New) {
+                Tri::Yes
+            } else if has(CtState::Dnat) {
+                self.dnat
+            } else {
+                Tri::No
+            };
+            match listed {
+                Tri::Yes if ct.negated => return Tri::No,
+                Tri::No if !ct.negated => return Tri::No,
+                Tri::Unknown => unknown = true,
+                _ => {}
+            }
         }
         if !rule.ct_orig_dports.is_any() {
             let ported = matches!(p.protocol, Protocol::Tcp | Protocol::Udp | Protocol::Sctp);
@@ -594,19 +612,35 @@ impl<'e, 'a> Run<'e, 'a> {
                     natted = true;
                     let text = match action {
                         Some(Action::Dnat(to)) => {
+                            let before = (self.pkt.dst, self.pkt.port);
                             if let Some(a) = to.addr {
                                 self.pkt.dst = Some(a);
                             }
                             if let Some(p) = to.ports {
                                 self.pkt.port = p.first;
                             }
+                            self.dnat = match (before.0, to.addr) {
+                                _ if before.1 != self.pkt.port => Tri::Yes,
+                                (_, None) => Tri::No,
+                                (Some(d), Some(a)) => Tri::from_bool(d != a),
+                                // To one of the host's addresses, unknown which.
+                                (None, Some(_)) => Tri::Unknown,
+                            };
                             format!("dnat to {}", to.label())
                         }
                         Some(Action::Redirect(p)) => {
                             self.local_after_nat = true;
+                            let before = self.pkt.port;
                             if let Some(p) = p {
                                 self.pkt.port = p.first;
                             }
+                            // REDIRECT also rewrites the address to the arrival interface's
+                            // first one, which may or may not be the one it was sent to.
+                            self.dnat = if before != self.pkt.port {
+                                Tri::Yes
+                            } else {
+                                Tri::Unknown
+                            };
                             format!("redirect to local port {}", self.pkt.port)
                         }
                         _ => "nat".to_string(),
@@ -723,6 +757,8 @@ impl<'e, 'a> Run<'e, 'a> {
             port: self.pkt.port,
             iface: self.out_iface.clone(),
         });
+        let local_port =
+            (self.stage == Stage::Input && self.pkt.port != original.1).then_some(self.pkt.port);
         let (decision, decided_by) = match refusal {
             Some(r) => r,
             None => accepted.unwrap_or((Decision::Accept, DecidedBy::NoFilter)),
@@ -734,6 +770,7 @@ impl<'e, 'a> Run<'e, 'a> {
             assumptions: std::mem::take(&mut self.assumptions),
             route,
             forwarded,
+            local_port,
         }
     }
 }

@@ -226,6 +226,8 @@ fn ct_state(s: &str) -> Option<CtState> {
         "RELATED" => CtState::Related,
         "INVALID" => CtState::Invalid,
         "UNTRACKED" => CtState::Untracked,
+        "DNAT" => CtState::Dnat,
+        "SNAT" => CtState::Snat,
         _ => return None,
     })
 }

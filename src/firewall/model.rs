@@ -280,6 +280,11 @@ pub enum CtState {
     Related,
     Invalid,
     Untracked,
+    /// conntrack's virtual state of a connection whose destination NAT changed (`-m
+    /// conntrack --ctstate DNAT`; REDIRECT is a DNAT to the host itself).
+    Dnat,
+    /// The same for source NAT (never an incoming new connection's, before POSTROUTING).
+    Snat,
 }
 
 /// An address type (`-m addrtype`, nft `fib daddr type`).
@@ -597,6 +602,10 @@ pub struct Verdict {
     /// or another machine) rather than to a local socket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded: Option<Forwarded>,
+    /// The host's own port the connection is delivered to when prerouting NAT (REDIRECT,
+    /// or DNAT to the host itself) changed it; `None` when it is the port asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_port: Option<u16>,
 }
 
 /// A destination reached through FORWARD after DNAT.

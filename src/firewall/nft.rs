@@ -301,6 +301,9 @@ enum Key {
     CtState,
     /// `ct original proto-dst`: the port before any DNAT.
     CtOrigDport,
+    /// `ct status`: only its `dnat`/`snat` bits are modelled (conntrack's DNAT/SNAT
+    /// states, as iptables' `--ctstate DNAT` reads them).
+    CtStatus,
     FibDaddrType,
     TcpFlags,
     Other,
@@ -340,13 +343,14 @@ fn key_of(left: &Value) -> Key {
     }
     if let Some(ct) = left.get("ct") {
         let key = ct.get("key").and_then(Value::as_str);
-        if key == Some("state") {
-            return Key::CtState;
-        }
         if key == Some("proto-dst") && ct.get("dir").and_then(Value::as_str) == Some("original") {
             return Key::CtOrigDport;
         }
-        return Key::Other;
+        return match key {
+            Some("state") => Key::CtState,
+            Some("status") => Key::CtStatus,
+            _ => Key::Other,
+        };
     }
     if let Some(f) = left.get("fib") {
         let result = f.get("result").and_then(Value::as_str);
@@ -473,6 +477,31 @@ fn apply_match(rule: &mut Rule, key: &Key, negated: bool, values: &[Value]) -> b
                     other => ct_state(other).into_iter().collect(),
                 })
                 .collect();
+            if states.is_empty() {
+                return false;
+            }
+            rule.ct_states = Some(Negatable::new(states, negated));
+            true
+        }
+        Key::CtStatus => {
+            // One condition on conntrack's state already: the model holds one.
+            if rule.ct_states.is_some() {
+                return false;
+            }
+            let mut states = Vec::new();
+            for v in values {
+                let flags: Vec<&Value> = match v {
+                    Value::Array(a) => a.iter().collect(),
+                    other => vec![other],
+                };
+                for f in flags {
+                    match f.as_str() {
+                        Some("dnat") => states.push(CtState::Dnat),
+                        Some("snat") => states.push(CtState::Snat),
+                        _ => return false,
+                    }
+                }
+            }
             if states.is_empty() {
                 return false;
             }
@@ -717,8 +746,13 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
                 // `ct state ! invalid`: none of these flags.
                 let negated = op == "!=" || (op == "!" && matches!(k, Key::CtState));
                 let values = ctx.values(right);
-                let known_op =
-                    matches!(op, "==" | "!=" | "in") || (op == "!" && matches!(k, Key::CtState));
+                let known_op = match k {
+                    // `ct status dnat` tests a bit ("in"); "==" compares the whole status
+                    // word, which also holds bits the model does not know.
+                    Key::CtStatus => matches!(op, "in" | "!="),
+                    Key::CtState => matches!(op, "==" | "!=" | "in" | "!"),
+                    _ => matches!(op, "==" | "!=" | "in"),
+                };
                 if let Some(hit) = tcp_flags_on_syn(left, right) {
                     // Read on the first packet of a new connection (SYN alone).
                     rule.protocol = Some(Protocol::Tcp);

@@ -449,3 +449,23 @@ fn hsts_fix_is_a_tested_drop_in_and_refuses_where_it_would_not_reach() {
     let e = plan(&inv, &web2, "nginx-add-hsts", &[], &bastion()).unwrap_err();
     assert!(e.to_string().contains("sites-enabled/lab:12"), "{e}");
 }
+
+#[test]
+fn an_iptables_legacy_exposure_is_not_closed_through_ufw() {
+    // leg1: node exporter reached through a nat REDIRECT and an iptables-legacy
+    // `--ctstate DNAT` accept. ufw is installed there but inactive; the fix catalogue only
+    // edits ufw and nftables rules, so it must refuse rather than touch another manager.
+    let leg1 = load("leg1");
+    let r = plan(
+        &inv(),
+        &leg1,
+        "fw-close-port",
+        &kv(&["port=9100"]),
+        &bastion(),
+    );
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("managed by iptables-legacy") && e.contains("ufw and nftables rules only"),
+        "{e}"
+    );
+}

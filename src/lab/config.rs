@@ -110,6 +110,10 @@ pub enum Firewall {
         ssh_from_anywhere: bool,
         wireguard: bool,
     },
+    /// iptables-legacy (x_tables, not nf_tables) rules from `iptables-legacy-restore` and
+    /// `ip6tables-legacy-restore`, matching ipsets loaded with `ipset restore`
+    /// ([`legacy_rules_v4`], [`legacy_rules_v6`], [`legacy_ipsets`]).
+    IptablesLegacy,
     /// Nothing at all (light scale hosts).
     None,
 }
@@ -423,6 +427,13 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
             host: "app1",
             what: "the Django app on 8000 (web2's) runs with DEBUG = True and django-ratelimit off",
             should_be: "DEBUG = False and rate limits on (as the app on 8443, web1's)",
+        },
+        Misconfiguration {
+            host: "leg1",
+            what: "nat PREROUTING redirects 9180/tcp to node exporter's 9100, and INPUT accepts \
+                   every `--ctstate DNAT` connection: metrics open to the whole lab although \
+                   the 9100 rule names only the admin-src ipset",
+            should_be: "no redirect (or INPUT rules that filter the redirected port by source)",
         },
         Misconfiguration {
             host: "edge",
@@ -874,6 +885,29 @@ impl LabConfig {
                 crowdsec: false,
                 zabbix_agent: false,
             },
+            // iptables-legacy with ipsets, no manager: the old-distribution web host.
+            HostSpec {
+                name: "leg1".into(),
+                segment: Segment::Dmz,
+                address: self.addr(10, 31),
+                admin_address: None,
+                firewall: Firewall::IptablesLegacy,
+                sshd: good_sshd,
+                // iptables-multiport: plain `iptables` is the legacy one on this host, so
+                // its bans land in the same legacy tables.
+                fail2ban: f2b_ufw,
+                nginx: Some(NginxSettings {
+                    limit_req: true,
+                    cert_days: 365,
+                    hsts: true,
+                }),
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: None,
+                light: false,
+                crowdsec: false,
+                zabbix_agent: false,
+            },
         ];
         for i in 1..=self.scale_hosts {
             hosts.push(HostSpec {
@@ -971,6 +1005,68 @@ pub fn nftables_conf(cfg: &LabConfig, host: &HostSpec) -> String {
     s.push_str("\t\ttype filter hook output priority filter; policy accept;\n\t}\n}\n");
     s
 }
+
+/// The port leg1's nat table redirects to node exporter's 9100 (a "legacy scrape port").
+pub const LEGACY_REDIRECT_PORT: u16 = 9180;
+/// An address leg1's `blocklist` ipset drops besides a documentation one: cache1, which
+/// has no business on a web host (so the lab shows a member decide a verdict).
+pub const LEGACY_BLOCKED_HOST: (u8, u8) = (12, 21);
+
+/// `ipset restore` input of the iptables-legacy host: `admin-src` (hash:net, the admin
+/// segment, which holds the bastion) and `blocklist` (hash:ip).
+pub fn legacy_ipsets(cfg: &LabConfig) -> String {
+    let admin = cfg.segment_net(Segment::Admin);
+    let (third, fourth) = LEGACY_BLOCKED_HOST;
+    format!(
+        "create admin-src hash:net family inet hashsize 1024 maxelem 65536\n\
+         add admin-src {admin}\n\
+         create blocklist hash:ip family inet hashsize 1024 maxelem 65536\n\
+         add blocklist 203.0.113.66\n\
+         add blocklist {}\n",
+        cfg.addr(third, fourth)
+    )
+}
+
+/// `iptables-legacy-restore` input of the iptables-legacy host. Default drop; SSH and node
+/// exporter only from the `admin-src` set; the web ports from anywhere; the `blocklist`
+/// set dropped first. The deliberate mistake: nat PREROUTING redirects
+/// [`LEGACY_REDIRECT_PORT`] to 9100 and INPUT accepts whatever was DNAT'ed, so node
+/// exporter answers the whole lab on that port (the INPUT rules alone say "admin only").
+pub fn legacy_rules_v4() -> String {
+    format!(
+        "# rampart lab: iptables-legacy ruleset\n\
+         *nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         :POSTROUTING ACCEPT [0:0]\n\
+         -A PREROUTING -p tcp -m tcp --dport {LEGACY_REDIRECT_PORT} -m comment --comment \
+         \"old scrape port\" -j REDIRECT --to-ports 9100\n\
+         COMMIT\n\
+         *filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -i lo -j ACCEPT\n\
+         -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+         -A INPUT -m conntrack --ctstate INVALID -j DROP\n\
+         -A INPUT -m set --match-set blocklist src -j DROP\n\
+         -A INPUT -p icmp -j ACCEPT\n\
+         -A INPUT -p tcp -m set --match-set admin-src src -m tcp --dport 22 -j ACCEPT\n\
+         -A INPUT -p tcp -m set --match-set admin-src src -m tcp --dport 9100 -j ACCEPT\n\
+         -A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT\n\
+         -A INPUT -m conntrack --ctstate DNAT -j ACCEPT\n\
+         COMMIT\n"
+    )
+}
+
+/// `ip6tables-legacy-restore` input: the same policy for IPv6 (the lab has no IPv6
+/// addresses, but a host with an IPv4-only firewall would be open over IPv6).
+pub const LEGACY_RULES_V6: &str = "# rampart lab: ip6tables-legacy ruleset
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p ipv6-icmp -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT
+COMMIT
+";
 
 /// fail2ban's jail for the lab's sshd, which logs with `sshd -E` to /var/log/auth.log.
 pub fn fail2ban_jail(cfg: &LabConfig, host: &HostSpec) -> String {
@@ -1308,6 +1404,7 @@ mod tests {
             ("db1", "10.77.12.11"),
             ("cache1", "10.77.12.21"),
             ("dock1", "10.77.12.31"),
+            ("leg1", "10.77.10.31"),
         ];
         assert_eq!(got.len(), want.len());
         for ((n, a), (wn, wa)) in got.iter().zip(want) {
@@ -1329,7 +1426,7 @@ mod tests {
         };
         cfg.validate().unwrap();
         let hosts = cfg.hosts();
-        assert_eq!(hosts.len(), 11);
+        assert_eq!(hosts.len(), 12);
         assert_eq!(host(&hosts, "db1").address.to_string(), "10.88.12.11");
         assert_eq!(host(&hosts, "s003").address.to_string(), "10.88.16.12");
         assert!(host(&hosts, "s001").light);
@@ -1419,6 +1516,35 @@ mod tests {
             panic!("app1 must use ufw")
         };
         assert!(!enabled);
+    }
+
+    #[test]
+    fn the_legacy_host_loads_sets_then_rules_with_its_redirect() {
+        let cfg = LabConfig::default();
+        let hosts = cfg.hosts();
+        let leg = host(&hosts, "leg1");
+        assert_eq!(leg.firewall, Firewall::IptablesLegacy);
+        assert_eq!(leg.segment, Segment::Dmz);
+        let sets = legacy_ipsets(&cfg);
+        assert!(sets.contains("add admin-src 10.77.9.0/24\n"), "{sets}");
+        assert!(sets.contains("add blocklist 10.77.12.21\n"), "{sets}");
+        let v4 = legacy_rules_v4();
+        // SSH only from the set that holds the bastion's admin leg.
+        assert!(v4.contains("--match-set admin-src src -m tcp --dport 22 -j ACCEPT"));
+        assert!(v4.contains(":INPUT DROP"));
+        assert!(v4.contains(
+            "--dport 9180 -m comment --comment \"old scrape port\" -j REDIRECT --to-ports 9100"
+        ));
+        assert!(v4.ends_with("-A INPUT -m conntrack --ctstate DNAT -j ACCEPT\nCOMMIT\n"));
+        // Both parse as the collector will read them back.
+        let save = crate::firewall::iptables::parse(&v4).unwrap();
+        assert_eq!(save.tables.len(), 2);
+        assert!(
+            crate::firewall::ipset::parse(&sets).unwrap()["admin-src"]
+                .members
+                .is_some()
+        );
+        assert!(crate::firewall::iptables::parse(LEGACY_RULES_V6).is_ok());
     }
 
     #[test]

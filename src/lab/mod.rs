@@ -27,7 +27,7 @@ pub use config::{Daemon, HostSpec, LabConfig, Misconfiguration, Segment, misconf
 pub use status::{DaemonState, HostStatus, LabStatus, render_status};
 
 /// What `rampart lab` was asked to do (defined with the command line): `Up { hosts }` makes
-/// or repairs the lab, idempotently (`hosts`: light scale hosts besides the six named ones;
+/// or repairs the lab, idempotently (`hosts`: light scale hosts besides the named ones;
 /// `None` keeps however many there are now, `Some(0)` removes them); `Down` removes every
 /// namespace, link, process and file of the lab; `Status` shows each host and fails if
 /// anything is down.

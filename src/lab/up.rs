@@ -24,6 +24,8 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("/usr/sbin/ufw", "ufw"),
     ("/usr/sbin/nft", "nftables"),
     ("/usr/sbin/iptables", "iptables"),
+    ("/usr/sbin/iptables-legacy-restore", "iptables"),
+    ("/usr/sbin/ipset", "ipset"),
     ("/usr/bin/fail2ban-server", "fail2ban"),
     ("/usr/sbin/nginx", "nginx"),
     ("/usr/bin/openssl", "openssl"),
@@ -1006,6 +1008,39 @@ fn configure_firewall(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabEr
             Cmd::in_host(name, "nftables", pid, "nft")
                 .args(["-f", "/etc/nftables.conf"])
                 .run()?;
+        }
+        Firewall::IptablesLegacy => {
+            // Where Debian's iptables-persistent and ipset-persistent keep them.
+            mkdir(name, &in_view(pid, "/etc/iptables"))?;
+            let files = [
+                ("/etc/iptables/ipsets", config::legacy_ipsets(ctx.cfg)),
+                ("/etc/iptables/rules.v4", config::legacy_rules_v4()),
+                (
+                    "/etc/iptables/rules.v6",
+                    config::LEGACY_RULES_V6.to_string(),
+                ),
+            ];
+            for (path, text) in &files {
+                write_file(name, &in_view(pid, path), text.as_bytes(), 0o640)?;
+            }
+            // Sets first: a rule naming a set that does not exist is refused.
+            Cmd::in_host(name, "ipset", pid, "ipset")
+                .args(["-exist", "-file", "/etc/iptables/ipsets", "restore"])
+                .run()?;
+            Cmd::in_host(name, "iptables-legacy", pid, "iptables-legacy-restore")
+                .arg("/etc/iptables/rules.v4")
+                .run()?;
+            Cmd::in_host(name, "ip6tables-legacy", pid, "ip6tables-legacy-restore")
+                .arg("/etc/iptables/rules.v6")
+                .run()?;
+            // Plain `iptables` / `iptables-save` are the legacy ones here, as on a host set up
+            // before nf_tables (the alternatives live in the host's own /etc and /var).
+            for tool in ["iptables", "ip6tables"] {
+                Cmd::in_host(name, "iptables alternative", pid, "update-alternatives")
+                    .args(["--set", tool])
+                    .arg(format!("/usr/sbin/{tool}-legacy"))
+                    .run()?;
+            }
         }
         Firewall::None => {}
     }

@@ -427,6 +427,48 @@ fn verdict_evidence(fw: &Firewall, src: IpAddr, proto: &Protocol, port: u16) -> 
     }
 }
 
+/// How many ports named by prerouting NAT rules the exposure checks try besides each
+/// listener's own (kube-proxy hosts name thousands; the first ones are tried).
+const MAX_NAT_ENTRY_PORTS: usize = 64;
+
+/// Ports prerouting DNAT/REDIRECT rules name one by one: a connection to one of them may
+/// land on a local listener on another port, past INPUT rules written for that port.
+fn nat_entry_ports(fw: &Firewall) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    for r in &fw.rules {
+        if !matches!(r.action, Action::Dnat(_) | Action::Redirect(_)) {
+            continue;
+        }
+        let PortSet::Only(ranges) = &r.dports else {
+            continue;
+        };
+        for p in ranges
+            .iter()
+            .filter(|p| p.last.saturating_sub(p.first) < 16)
+            .flat_map(|p| p.first..=p.last)
+        {
+            if !ports.contains(&p) && ports.len() < MAX_NAT_ENTRY_PORTS {
+                ports.push(p);
+            }
+        }
+    }
+    ports
+}
+
+/// The port through which a new connection from `src` reaches listener `l`: its own
+/// port when admitted there, else a NAT entry port whose translation lands on it.
+fn entry_port(fw: &Firewall, src: IpAddr, l: &Listener, nat_ports: &[u16]) -> Option<u16> {
+    if fw.admits(src, l.protocol.clone(), l.port).admitted() {
+        return Some(l.port);
+    }
+    nat_ports.iter().copied().find(|&q| {
+        q != l.port && {
+            let v = fw.admits(src, l.protocol.clone(), q);
+            v.admitted() && v.forwarded.is_none() && v.local_port == Some(l.port)
+        }
+    })
+}
+
 fn firewall_checks(
     inv: &Inventory,
     host: &Host,
@@ -463,11 +505,14 @@ fn firewall_checks(
     // FW-NONE / FW-DEFAULT-ALLOW.
     let ufw_active = fw.ufw.as_ref().is_some_and(|u| u.active);
     let no_firewall = !ufw_active && !fw.filters_incoming();
-    let default_allow = !no_firewall && {
-        // An arbitrary closed port from the world, both families: decided by no rule.
-        [WORLD_V4, WORLD_V6].iter().any(|src| {
-            let v = fw.admits(*src, Protocol::Tcp, 1);
-            v.admitted() && fw.rule_of(&v).is_none()
+    // An arbitrary closed port from the world, both families: decided by no rule. The
+    // family that is let in is the one the evidence quotes.
+    let default_allow = if no_firewall {
+        None
+    } else {
+        [WORLD_V4, WORLD_V6].into_iter().find_map(|src| {
+            let v = fw.admits(src, Protocol::Tcp, 1);
+            (v.admitted() && fw.rule_of(&v).is_none()).then_some((src, v))
         })
     };
 
@@ -481,6 +526,7 @@ fn firewall_checks(
         .filter_map(|h| h.address.ip())
         .collect();
     let mut exposures: BTreeMap<(String, u16), Exposure> = BTreeMap::new();
+    let nat_ports = nat_entry_ports(fw);
     for l in &listeners {
         if !matches!(l.protocol, Protocol::Tcp | Protocol::Udp) {
             continue;
@@ -498,10 +544,9 @@ fn firewall_checks(
             if allowed_segs.is_some_and(|segs| in_segments(inv, segs, *src)) {
                 continue;
             }
-            let v = fw.admits(*src, l.protocol.clone(), l.port);
-            if !v.admitted() {
+            let Some(entry) = entry_port(fw, *src, l, &nat_ports) else {
                 continue;
-            }
+            };
             let key = (l.protocol.label().to_string(), l.port);
             // Name the widest exposure: the world beats any one segment's address.
             if (*src == WORLD_V4 || *src == WORLD_V6)
@@ -526,8 +571,18 @@ fn firewall_checks(
                 }
             });
             if e.evidence.len() < 4 {
-                e.evidence
-                    .push(verdict_evidence(fw, *src, &l.protocol, l.port));
+                e.evidence.push(if entry == l.port {
+                    verdict_evidence(fw, *src, &l.protocol, l.port)
+                } else {
+                    // In by another port: the whole path, NAT first.
+                    let v = fw.admits(*src, l.protocol.clone(), entry);
+                    format!(
+                        "from {src} to port {entry}: {} (accepted by {})",
+                        v.path_label(),
+                        fw.rule_of(&v)
+                            .map_or_else(|| format!("{:?}", v.decided_by), describe_rule)
+                    )
+                });
             }
         }
     }
@@ -550,8 +605,7 @@ fn firewall_checks(
             f = f.evidence(format!("exposed: {}", describe_listener(&e.listener)));
         }
         out.push(f);
-    } else if default_allow {
-        let v = fw.admits(WORLD_V4, Protocol::Tcp, 1);
+    } else if let Some((src, v)) = &default_allow {
         out.push(
             Finding::new(
                 "FW-DEFAULT-ALLOW",
@@ -559,7 +613,7 @@ fn firewall_checks(
                 "incoming traffic is accepted by default",
             )
             .evidence(format!(
-                "a new TCP connection to a closed port is admitted by {:?}",
+                "a new TCP connection from {src} to a closed port is admitted by {:?}",
                 v.decided_by
             ))
             .evidence(format!("policies: incoming {:?}", fw.policies.incoming)),
