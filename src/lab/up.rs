@@ -471,6 +471,23 @@ fn ensure_keys(cfg: &LabConfig, made: &Made) -> Result<Keys, LabError> {
 }
 
 /// A TLS key and certificate signed by the lab CA, made once per lab.
+/// A certificate serial unique to this signing: the time in nanoseconds, the process and the
+/// host's name folded in (hex, positive, 15 octets: under the 20 RFC 5280 allows).
+fn cert_serial(host: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!(
+        "0x1{:012x}{:08x}{:08x}",
+        nanos & 0xffff_ffff_ffff,
+        std::process::id(),
+        name & 0xffff_ffff
+    )
+}
+
 fn ensure_cert(
     cfg: &LabConfig,
     host: &HostSpec,
@@ -480,10 +497,15 @@ fn ensure_cert(
     mkdir(&host.name, &dir)?;
     let key = dir.join(format!("{}.key", host.name));
     let crt = dir.join(format!("{}.crt", host.name));
-    if key.exists() && crt.exists() {
+    // A certificate is kept only when it is one (a failed signing must not leave an empty
+    // file that every later `lab up` would take for a certificate).
+    let whole =
+        |p: &Path| fs::read_to_string(p).is_ok_and(|t| t.contains("-----END CERTIFICATE-----"));
+    if key.exists() && whole(&crt) {
         return Ok((key, crt));
     }
     let csr = dir.join(format!("{}.csr", host.name));
+    let tmp = dir.join(format!("{}.crt.new", host.name));
     Cmd::new(&host.name, "TLS key", "openssl")
         .args([
             "req",
@@ -522,10 +544,14 @@ fn ensure_cert(
         .arg(cfg.ca_cert())
         .arg("-CAkey")
         .arg(cfg.state_dir.join("ca").join("ca.key"))
-        .arg("-CAcreateserial")
+        // Hosts are made in parallel: a serial of its own for each certificate rather than
+        // `-CAcreateserial`, whose shared ca.srl two signings at once can leave half-written.
+        .arg("-set_serial")
+        .arg(cert_serial(&host.name))
         .arg("-out")
-        .arg(&crt)
+        .arg(&tmp)
         .run()?;
+    fs::rename(&tmp, &crt).map_err(LabError::io(&host.name, "TLS certificate", &crt))?;
     Ok((key, crt))
 }
 
