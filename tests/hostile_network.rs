@@ -28,7 +28,9 @@ use rampart::inventory::Inventory;
 use rampart::ssh::{AgentChoice, ConnState, Transport, TransportOptions};
 use rampart::state::HostState;
 
-const ALL: [&str; 7] = ["edge", "web1", "web2", "vpn1", "app1", "db1", "cache1"];
+const ALL: [&str; 8] = [
+    "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "fwd1",
+];
 
 fn inventory(lab: &common::Lab, dir: &Path, extra: &str) -> Inventory {
     let p = hs::write_inventory(dir, "net.toml", &hs::lab_inventory_text(lab, extra));
@@ -623,7 +625,7 @@ async fn max_sessions_1_and_max_startups_2_still_complete() {
             n += 1;
         }
     }
-    assert_eq!(n, 3 * 2 * 7);
+    assert_eq!(n, 3 * 2 * ALL.len());
 }
 
 fn rss_kib() -> u64 {

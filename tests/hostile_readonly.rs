@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use common::tmux::Tmux;
 use hostile_support as hs;
 
-const HOSTS: [&str; 7] = ["edge", "web1", "web2", "vpn1", "app1", "db1", "cache1"];
+const HOSTS: [&str; 8] = [
+    "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "fwd1",
+];
 
 /// The console in tmux with its own XDG dirs (no agent), on `inventory`.
 fn console(home: &std::path::Path, inventory: &std::path::Path, args: &[&str]) -> Tmux {

@@ -63,7 +63,7 @@ async fn every_lab_host_through_the_bastion_with_key_file() {
         }
     }
     let hosts: Vec<String> = tr.hosts();
-    assert_eq!(hosts.len(), 7);
+    assert_eq!(hosts.len(), common::HOSTS.len());
     let results = tr.exec_many(&hosts, &HOSTNAME).await;
     let expected = expected_hostnames(&lab);
     for (h, r) in results {

@@ -110,6 +110,9 @@ pub enum Firewall {
         ssh_from_anywhere: bool,
         wireguard: bool,
     },
+    /// firewalld (nftables backend) with its own D-Bus system bus, zones from
+    /// [`firewalld_zones`].
+    Firewalld,
     /// Nothing at all (light scale hosts).
     None,
 }
@@ -168,6 +171,10 @@ pub enum Daemon {
     Redis,
     /// gunicorn serving the lab's Django app on this port (app1).
     Gunicorn(u16),
+    /// The host's own D-Bus system bus (`/run/dbus/system_bus_socket`), for firewalld.
+    Dbus,
+    /// firewalld, talking to the host's own D-Bus and nftables.
+    Firewalld,
 }
 
 impl Daemon {
@@ -184,6 +191,8 @@ impl Daemon {
             Daemon::Postgres => "postgres".into(),
             Daemon::Redis => "redis".into(),
             Daemon::Gunicorn(p) => format!("gunicorn:{p}"),
+            Daemon::Dbus => "dbus".into(),
+            Daemon::Firewalld => "firewalld".into(),
         }
     }
 
@@ -201,6 +210,8 @@ impl Daemon {
             Daemon::Postgres => PG_PID_FILE.into(),
             Daemon::Redis => "/run/redis/redis-server.pid".into(),
             Daemon::Gunicorn(p) => format!("/run/rampart-lab/gunicorn-{p}.pid"),
+            Daemon::Dbus => "/run/rampart-lab/dbus.pid".into(),
+            Daemon::Firewalld => "/run/rampart-lab/firewalld.pid".into(),
         }
     }
 }
@@ -265,6 +276,10 @@ impl HostSpec {
     /// The daemons that must be alive for the host to count as up.
     pub fn expected_daemons(&self) -> Vec<Daemon> {
         let mut d = vec![Daemon::Sshd];
+        if self.firewall == Firewall::Firewalld {
+            // The bus first: firewalld needs it to start.
+            d.extend([Daemon::Dbus, Daemon::Firewalld]);
+        }
         if matches!(self.fail2ban, Some(f) if f.running) {
             d.push(Daemon::Fail2ban);
         }
@@ -286,7 +301,7 @@ impl HostSpec {
         }
         match self.stack_role() {
             StackRole::Db => d.push(Daemon::Postgres),
-            StackRole::Cache => d.push(Daemon::Redis),
+            StackRole::Cache | StackRole::Store => d.push(Daemon::Redis),
             StackRole::App => d.extend([
                 Daemon::Redis,
                 Daemon::Gunicorn(APP_PORT_PLAIN),
@@ -308,6 +323,7 @@ impl HostSpec {
             "app1" => StackRole::App,
             "db1" => StackRole::Db,
             "cache1" => StackRole::Cache,
+            "fwd1" => StackRole::Store,
             _ => StackRole::None,
         }
     }
@@ -406,6 +422,12 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
             host: "app1",
             what: "the Django app on 8000 (web2's) runs with DEBUG = True and django-ratelimit off",
             should_be: "DEBUG = False and rate limits on (as the app on 8443, web1's)",
+        },
+        Misconfiguration {
+            host: "fwd1",
+            what: "firewalld zone `labapp` binds the source 10.77.0.0/16 (the whole lab) and \
+                   allows the redis service: Redis on 6379 is open to the dmz and data segments",
+            should_be: "zone labapp bound to the app segment 10.77.11.0/24 only",
         },
         Misconfiguration {
             host: "edge",
@@ -571,7 +593,7 @@ impl LabConfig {
         PathBuf::from(s)
     }
 
-    /// Every host of the lab, the seven named ones first, then the scale hosts.
+    /// Every host of the lab, the named ones first, then the scale hosts.
     pub fn hosts(&self) -> Vec<HostSpec> {
         let admin = self.segment_net(Segment::Admin);
         let dmz = self.segment_net(Segment::Dmz);
@@ -815,6 +837,26 @@ impl LabConfig {
                 crowdsec: false,
                 zabbix_agent: false,
             },
+            HostSpec {
+                name: "fwd1".into(),
+                segment: Segment::App,
+                address: self.addr(11, 31),
+                admin_address: None,
+                firewall: Firewall::Firewalld,
+                sshd: good_sshd,
+                fail2ban: Some(Fail2banSettings {
+                    running: true,
+                    nft: true,
+                    blind_jail: false,
+                }),
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: None,
+                light: false,
+                crowdsec: false,
+                zabbix_agent: false,
+            },
         ];
         for i in 1..=self.scale_hosts {
             hosts.push(HostSpec {
@@ -911,6 +953,54 @@ pub fn nftables_conf(cfg: &LabConfig, host: &HostSpec) -> String {
     s.push_str("\tchain output {\n");
     s.push_str("\t\ttype filter hook output priority filter; policy accept;\n\t}\n}\n");
     s
+}
+
+/// The zone firewalld's deliberate mistake is in (fwd1): it admits Redis.
+pub const FIREWALLD_DATA_ZONE: &str = "labapp";
+
+/// firewalld's permanent configuration on a firewalld host, as files under /etc/firewalld
+/// (name relative to it, text). The default zone `public` (eth0's) admits nothing; the zone
+/// `admin`, bound to the admin segment, admits SSH and node exporter; the zone `labapp` admits
+/// Redis from its source, which is the deliberate mistake: the whole lab /16 instead of the
+/// app segment. firewalld dispatches by source before interface, and overlapping sources by
+/// zone name (firewalld 1.3, `nftables.py`: "order source based dispatch by zone name"), so
+/// the admin segment lands in `admin`, not `labapp`.
+pub fn firewalld_zones(cfg: &LabConfig) -> Vec<(String, String)> {
+    let zone = |short: &str, sources: &[Ipv4Net], services: &[&str]| {
+        let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<zone>\n");
+        let _ = writeln!(
+            s,
+            "  <short>{short}</short>\n  <description>rampart lab</description>"
+        );
+        for n in sources {
+            let _ = writeln!(s, "  <source address=\"{n}\"/>");
+        }
+        for sv in services {
+            let _ = writeln!(s, "  <service name=\"{sv}\"/>");
+        }
+        s.push_str("</zone>\n");
+        s
+    };
+    let conf = "# rampart lab\nDefaultZone=public\nCleanupOnExit=yes\nCleanupModulesOnExit=no\n\
+                Lockdown=no\nIPv6_rpfilter=yes\nIndividualCalls=no\nLogDenied=off\n\
+                FirewallBackend=nftables\nFlushAllOnReload=yes\nRFC3964_IPv4=yes\n";
+    vec![
+        ("firewalld.conf".into(), conf.into()),
+        ("zones/public.xml".into(), zone("public", &[], &[])),
+        (
+            "zones/admin.xml".into(),
+            zone(
+                "admin",
+                &[cfg.segment_net(Segment::Admin)],
+                &["ssh", "prometheus-node-exporter"],
+            ),
+        ),
+        (
+            format!("zones/{FIREWALLD_DATA_ZONE}.xml"),
+            // The deliberate mistake: should be the app segment.
+            zone(FIREWALLD_DATA_ZONE, &[cfg.base], &["redis"]),
+        ),
+    ]
 }
 
 /// fail2ban's jail for the lab's sshd, which logs with `sshd -E` to /var/log/auth.log.
@@ -1203,6 +1293,8 @@ pub enum StackRole {
     Db,
     /// Redis 7 for the app's cache.
     Cache,
+    /// A Redis with a password on the host's own address, behind firewalld (fwd1).
+    Store,
 }
 
 /// gunicorn's plain-HTTP port (web2's app: DEBUG on, no app-layer limit).
@@ -1248,6 +1340,7 @@ mod tests {
             ("app1", "10.77.11.11"),
             ("db1", "10.77.12.11"),
             ("cache1", "10.77.12.21"),
+            ("fwd1", "10.77.11.31"),
         ];
         assert_eq!(got.len(), want.len());
         for ((n, a), (wn, wa)) in got.iter().zip(want) {
@@ -1269,7 +1362,7 @@ mod tests {
         };
         cfg.validate().unwrap();
         let hosts = cfg.hosts();
-        assert_eq!(hosts.len(), 10);
+        assert_eq!(hosts.len(), 11);
         assert_eq!(host(&hosts, "db1").address.to_string(), "10.88.12.11");
         assert_eq!(host(&hosts, "s003").address.to_string(), "10.88.16.12");
         assert!(host(&hosts, "s001").light);
@@ -1359,6 +1452,31 @@ mod tests {
             panic!("app1 must use ufw")
         };
         assert!(!enabled);
+    }
+
+    #[test]
+    fn firewalld_host_admits_ssh_from_admin_and_redis_too_widely() {
+        let cfg = LabConfig::default();
+        let hosts = cfg.hosts();
+        let fwd = host(&hosts, "fwd1");
+        assert_eq!(fwd.firewall, Firewall::Firewalld);
+        let d = fwd.expected_daemons();
+        let pos = |x| d.iter().position(|y| *y == x).unwrap();
+        assert!(pos(Daemon::Dbus) < pos(Daemon::Firewalld));
+        assert!(d.contains(&Daemon::Redis));
+        let files = firewalld_zones(&cfg);
+        let get = |n: &str| &files.iter().find(|(p, _)| p == n).unwrap().1;
+        assert!(get("firewalld.conf").contains("FirewallBackend=nftables\n"));
+        assert!(get("firewalld.conf").contains("DefaultZone=public\n"));
+        assert!(!get("zones/public.xml").contains("<service"));
+        let admin = get("zones/admin.xml");
+        assert!(admin.contains("<source address=\"10.77.9.0/24\"/>"));
+        assert!(admin.contains("<service name=\"ssh\"/>"));
+        let data = get("zones/labapp.xml");
+        assert!(data.contains("<source address=\"10.77.0.0/16\"/>"), "{data}");
+        assert!(data.contains("<service name=\"redis\"/>"));
+        // Overlapping sources go to the zone whose name sorts first: admin must.
+        assert!("admin" < FIREWALLD_DATA_ZONE);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 
 /// The seven hosts of the default lab: name and inventory address.
-pub const HOSTS: [(&str, &str); 7] = [
+pub const HOSTS: [(&str, &str); 8] = [
     ("edge", "10.77.0.10"),
     ("web1", "10.77.10.11"),
     ("web2", "10.77.10.12"),
@@ -28,16 +28,18 @@ pub const HOSTS: [(&str, &str); 7] = [
     ("app1", "10.77.11.11"),
     ("db1", "10.77.12.11"),
     ("cache1", "10.77.12.21"),
+    ("fwd1", "10.77.11.31"),
 ];
 
 /// The private hosts (everything but the bastion).
-pub const PRIVATE_HOSTS: [(&str, &str); 6] = [
+pub const PRIVATE_HOSTS: [(&str, &str); 7] = [
     ("web1", "10.77.10.11"),
     ("web2", "10.77.10.12"),
     ("vpn1", "10.77.10.20"),
     ("app1", "10.77.11.11"),
     ("db1", "10.77.12.11"),
     ("cache1", "10.77.12.21"),
+    ("fwd1", "10.77.11.31"),
 ];
 
 pub const BASTION: &str = "10.77.0.10";
