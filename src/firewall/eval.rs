@@ -263,6 +263,9 @@ struct Run<'e, 'a> {
     out_iface: Option<String>,
     /// The packet was sent to the host itself by REDIRECT or a DNAT to a local address.
     local_after_nat: bool,
+    /// Prerouting translated the destination (address or port): conntrack's DNAT status
+    /// bit (`ct status dnat`), which the kernel sets only when the tuple changed.
+    dnatted: bool,
     path: Vec<usize>,
     assumptions: Vec<String>,
     /// A rate-limit rule was passed over; an accept after it is a [`Decision::Limit`].
@@ -294,6 +297,7 @@ impl<'e, 'a> Run<'e, 'a> {
             stage: Stage::Prerouting,
             out_iface: None,
             local_after_nat: false,
+            dnatted: false,
             path: Vec::new(),
             assumptions,
             limited: false,
@@ -413,6 +417,16 @@ impl<'e, 'a> Run<'e, 'a> {
             && !ct.matches(&CtState::New)
         {
             return Tri::No;
+        }
+        if let Some(st) = &rule.ct_status {
+            // A new connection has no SNAT yet (that is decided in postrouting).
+            let hit = st.values.iter().any(|b| match b {
+                CtStatus::Dnat => self.dnatted,
+                CtStatus::Snat => false,
+            });
+            if hit == st.negated {
+                return Tri::No;
+            }
         }
         if let Some(types) = &rule.dst_types {
             let local = match (self.stage, p.dst) {
@@ -583,6 +597,7 @@ impl<'e, 'a> Run<'e, 'a> {
                         continue;
                     }
                     natted = true;
+                    let before = (self.pkt.dst, self.pkt.port);
                     let text = match action {
                         Some(Action::Dnat(to)) => {
                             if let Some(a) = to.addr {
@@ -602,6 +617,8 @@ impl<'e, 'a> Run<'e, 'a> {
                         }
                         _ => "nat".to_string(),
                     };
+                    // REDIRECT always rewrites the address to the arrival interface's own.
+                    self.dnatted = self.local_after_nat || (self.pkt.dst, self.pkt.port) != before;
                     let s = self.step(base, &text);
                     route.push(s);
                     continue;

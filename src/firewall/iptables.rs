@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::model::{
-    Action, AddrType, Backend, Chain, CtState, Direction, Family, Hook, InterfaceMatch, Manager,
-    NatTo, Negatable, Origin, PortRange, PortSet, Protocol, Rule,
+    Action, AddrType, Backend, Chain, CtState, CtStatus, Direction, Family, Hook, InterfaceMatch,
+    Manager, NatTo, Negatable, Origin, PortRange, PortSet, Protocol, Rule,
 };
 use crate::collect::{ParseError, check_size, clean, shell_words};
 
@@ -426,9 +426,21 @@ fn rule_from_args(args: &[String], chains: &BTreeSet<String>, mut rule: Rule) ->
             "--ctstate" | "--state" => {
                 if let Some(v) = next(&mut i) {
                     let states: Option<Vec<CtState>> = v.split(',').map(ct_state).collect();
-                    match states {
-                        Some(s) => rule.ct_states = Some(Negatable::new(s, neg)),
-                        None => rule.unmodelled.push(format!("{a} {v}")),
+                    // conntrack's virtual states SNAT/DNAT are status bits, not states.
+                    let statuses: Option<Vec<CtStatus>> = v
+                        .split(',')
+                        .map(|x| match x {
+                            "DNAT" => Some(CtStatus::Dnat),
+                            "SNAT" => Some(CtStatus::Snat),
+                            _ => None,
+                        })
+                        .collect();
+                    match (states, statuses) {
+                        (Some(s), _) => rule.ct_states = Some(Negatable::new(s, neg)),
+                        (None, Some(b)) if a == "--ctstate" => {
+                            rule.ct_status = Some(Negatable::new(b, neg));
+                        }
+                        _ => rule.unmodelled.push(format!("{a} {v}")),
                     }
                 }
             }
@@ -808,6 +820,21 @@ mod tests {
         assert!(!rules[0].dports.contains(8101));
         assert_eq!(rules[1].direction, Direction::In);
         assert!(!rules[1].ct_states.as_ref().unwrap().matches(&CtState::New));
+    }
+
+    #[test]
+    fn ctstate_dnat_is_a_status_bit_and_a_mix_is_unmodelled() {
+        let s = parse(
+            "*filter\n:INPUT DROP [0:0]\n\
+             -A INPUT -m conntrack --ctstate DNAT -j ACCEPT\n\
+             -A INPUT -m conntrack --ctstate NEW,DNAT -j ACCEPT\nCOMMIT\n",
+        )
+        .unwrap();
+        let (_, rules) = normalize(&s, Family::V4, Backend::IptablesLegacy, 0);
+        let st = rules[0].ct_status.as_ref().unwrap();
+        assert_eq!(st.values, vec![CtStatus::Dnat]);
+        assert!(rules[0].unmodelled.is_empty() && rules[0].ct_states.is_none());
+        assert_eq!(rules[1].unmodelled, vec!["--ctstate NEW,DNAT".to_string()]);
     }
 
     #[test]

@@ -282,6 +282,15 @@ pub enum CtState {
     Untracked,
 }
 
+/// A connection-tracking status bit a rule can test (nft `ct status dnat`, iptables
+/// `--ctstate DNAT`): whether this connection's destination or source was translated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CtStatus {
+    Dnat,
+    Snat,
+}
+
 /// An address type (`-m addrtype`, nft `fib daddr type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -392,6 +401,10 @@ pub struct Rule {
     pub family: Family,
     /// Connection-tracking states; `None` = any state.
     pub ct_states: Option<Negatable<CtState>>,
+    /// Connection-tracking status bits (`ct status dnat`); `None` = any. firewalld accepts
+    /// `ct status dnat` in INPUT: what its forward-ports translated is already allowed.
+    #[serde(default)]
+    pub ct_status: Option<Negatable<CtStatus>>,
     /// Destination address type (`-m addrtype --dst-type`).
     pub dst_types: Option<Negatable<AddrType>>,
     /// The rule only fires once a source exceeds a rate (`-m recent --update`,
@@ -425,6 +438,7 @@ impl Rule {
             out_interface: None,
             family: Family::Any,
             ct_states: None,
+            ct_status: None,
             dst_types: None,
             over_rate_only: false,
             under_rate_only: false,
@@ -445,6 +459,7 @@ impl Rule {
             && self.interface.is_none()
             && self.out_interface.is_none()
             && self.ct_states.is_none()
+            && self.ct_status.is_none()
             && self.dst_types.is_none()
             && !self.over_rate_only
             && !self.under_rate_only

@@ -11,8 +11,8 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::model::{
-    Action, AddrType, Backend, Chain, CtState, Direction, Family, Hook, InterfaceMatch, Manager,
-    NatTo, Negatable, Origin, PortRange, PortSet, Protocol, Rule,
+    Action, AddrType, Backend, Chain, CtState, CtStatus, Direction, Family, Hook, InterfaceMatch,
+    Manager, NatTo, Negatable, Origin, PortRange, PortSet, Protocol, Rule,
 };
 use crate::collect::{ParseError, check_size, clean, service_port};
 
@@ -299,6 +299,7 @@ enum Key {
     Iif,
     Oif,
     CtState,
+    CtStatus,
     FibDaddrType,
     TcpFlags,
     Other,
@@ -337,8 +338,13 @@ fn key_of(left: &Value) -> Key {
         };
     }
     if let Some(ct) = left.get("ct") {
-        if ct.get("key").and_then(Value::as_str) == Some("state") {
-            return Key::CtState;
+        // Only the packet's own connection (no `original`/`reply` direction key).
+        if ct.get("dir").is_none() {
+            match ct.get("key").and_then(Value::as_str) {
+                Some("state") => return Key::CtState,
+                Some("status") => return Key::CtStatus,
+                _ => {}
+            }
         }
         return Key::Other;
     }
@@ -462,6 +468,29 @@ fn apply_match(rule: &mut Rule, key: &Key, negated: bool, values: &[Value]) -> b
             }
             rule.ct_states = Some(Negatable::new(states, negated));
             true
+        }
+        Key::CtStatus => {
+            // Flags: `ct status dnat` (op "in") or a set of them; other bits (assured,
+            // confirmed, seen-reply...) are not modelled.
+            let bits: Option<Vec<CtStatus>> = values
+                .iter()
+                .flat_map(|v| match v {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                })
+                .map(|v| match v.as_str()? {
+                    "dnat" => Some(CtStatus::Dnat),
+                    "snat" => Some(CtStatus::Snat),
+                    _ => None,
+                })
+                .collect();
+            match bits {
+                Some(b) if !b.is_empty() => {
+                    rule.ct_status = Some(Negatable::new(b, negated));
+                    true
+                }
+                _ => false,
+            }
         }
         Key::FibDaddrType => {
             rule.dst_types = Some(Negatable::new(
@@ -699,10 +728,11 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
                 let right = m.get("right").unwrap_or(&Value::Null);
                 let k = key_of(left);
                 // `ct state ! invalid`: none of these flags.
-                let negated = op == "!=" || (op == "!" && matches!(k, Key::CtState));
+                let negated =
+                    op == "!=" || (op == "!" && matches!(k, Key::CtState | Key::CtStatus));
                 let values = ctx.values(right);
-                let known_op =
-                    matches!(op, "==" | "!=" | "in") || (op == "!" && matches!(k, Key::CtState));
+                let known_op = matches!(op, "==" | "!=" | "in")
+                    || (op == "!" && matches!(k, Key::CtState | Key::CtStatus));
                 if let Some(hit) = tcp_flags_on_syn(left, right) {
                     // Read on the first packet of a new connection (SYN alone).
                     rule.protocol = Some(Protocol::Tcp);
@@ -886,6 +916,26 @@ mod tests {
         assert_eq!(chains[0].rules.len(), 2);
         assert_eq!(rules[0].action, Action::Accept);
         assert!(rules[1].dports.contains(8042));
+    }
+
+    #[test]
+    fn ct_status_dnat_is_modelled_and_other_bits_are_not() {
+        // firewalld's INPUT: `ct status dnat accept` (from `nft -j list ruleset`, fwd1).
+        let rs = parse(
+            r#"{"nftables":[{"chain":{"family":"inet","table":"firewalld","name":"filter_INPUT","type":"filter","hook":"input","prio":10,"policy":"accept"}},
+            {"rule":{"family":"inet","table":"firewalld","chain":"filter_INPUT","handle":27,"expr":[{"match":{"op":"in","left":{"ct":{"key":"status"}},"right":"dnat"}},{"accept":null}]}},
+            {"rule":{"family":"inet","table":"firewalld","chain":"filter_INPUT","handle":28,"expr":[{"match":{"op":"in","left":{"ct":{"key":"status"}},"right":"assured"}},{"accept":null}]}}]}"#,
+        )
+        .unwrap();
+        let (_, rules) = normalize(&rs, &[], 0);
+        let st = rules[0].ct_status.as_ref().unwrap();
+        assert_eq!(
+            (st.values.clone(), st.negated),
+            (vec![CtStatus::Dnat], false)
+        );
+        assert!(rules[0].unmodelled.is_empty());
+        assert!(rules[1].ct_status.is_none());
+        assert_eq!(rules[1].unmodelled.len(), 1);
     }
 
     #[test]

@@ -538,7 +538,8 @@ fn editable(r: &Rule, port: u16) -> Result<Editable, String> {
         && !r.sources_negated
         && r.sources.len() <= 1
         && r.unmodelled.is_empty()
-        && r.ct_states.is_none();
+        && r.ct_states.is_none()
+        && r.ct_status.is_none();
     if !simple {
         return Err(format!(
             "rule {} is not a simple one-port rule rampart rewrites; change it by hand",

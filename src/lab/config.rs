@@ -1473,7 +1473,10 @@ mod tests {
         assert!(admin.contains("<source address=\"10.77.9.0/24\"/>"));
         assert!(admin.contains("<service name=\"ssh\"/>"));
         let data = get("zones/labapp.xml");
-        assert!(data.contains("<source address=\"10.77.0.0/16\"/>"), "{data}");
+        assert!(
+            data.contains("<source address=\"10.77.0.0/16\"/>"),
+            "{data}"
+        );
         assert!(data.contains("<service name=\"redis\"/>"));
         // Overlapping sources go to the zone whose name sorts first: admin must.
         assert!("admin" < FIREWALLD_DATA_ZONE);
