@@ -100,10 +100,9 @@ impl Firewalld {
     /// The zone whose chains a firewalld nft chain belongs to (`filter_IN_labapp_allow` →
     /// `labapp`), if it names a known zone.
     pub fn zone_of_chain(&self, chain: &str) -> Option<&Zone> {
-        let rest = chain
-            .strip_prefix("filter_IN_")
-            .or_else(|| chain.strip_prefix("nat_PRE_"))
-            .or_else(|| chain.strip_prefix("filter_FWD_"))?;
+        let rest = ZONE_CHAIN_PREFIXES
+            .iter()
+            .find_map(|p| chain.strip_prefix(p))?;
         // Zone names may contain '_': take the longest known zone the chain starts with.
         self.zones
             .iter()
@@ -160,6 +159,16 @@ impl Firewalld {
         format!("firewalld zone {} ({bound}): {what}", zone.name)
     }
 }
+
+/// How firewalld 1.x names a zone's chains in its nft table (`filter_IN_public`,
+/// `nat_PRE_public_allow`...).
+pub const ZONE_CHAIN_PREFIXES: [&str; 5] = [
+    "filter_IN_",
+    "filter_FWD_",
+    "nat_PRE_",
+    "mangle_PRE_",
+    "nat_POST_",
+];
 
 /// True when `PORT[-PORT]/PROTO` covers `port`/`proto`.
 fn port_spec_has(spec: &str, port: u16, proto: &str) -> bool {
