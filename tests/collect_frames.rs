@@ -30,7 +30,9 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn every_lab_host_parses_completely() {
-    for h in ["edge", "web1", "web2", "vpn1", "app1", "db1", "cache1"] {
+    for h in [
+        "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "fwd1",
+    ] {
         let st = load(h);
         assert!(st.errors.is_empty(), "{h}: {:?}", st.errors);
         assert_eq!(st.facts.ok().unwrap().hostname, h);

@@ -90,10 +90,9 @@ fn simulate(sim: &mut Sim, zone: &str, removes: &[IpNet], adds: &[IpNet]) {
                 .sources
                 .first()
                 .is_some_and(|s| removes.contains(s))
+                && let Some(c) = sim.fw.chains.get_mut(ci)
             {
-                if let Some(c) = sim.fw.chains.get_mut(ci) {
-                    c.rules.retain(|x| *x != k);
-                }
+                c.rules.retain(|x| *x != k);
             }
         }
     }
@@ -175,10 +174,16 @@ pub(super) fn restrict_to_segment(
             .copied()
             .filter(|n| !seg.iter().any(|s| s.contains(n)))
             .collect();
+        // What the zone keeps must cover the segment (a wide source going away may have
+        // been what covered it).
         let adds: Vec<IpNet> = seg
             .iter()
             .copied()
-            .filter(|s| !current.iter().any(|n| n.contains(s)))
+            .filter(|s| {
+                !current
+                    .iter()
+                    .any(|n| !removes.contains(n) && n.contains(s))
+            })
             .collect();
         // A source bound to another zone cannot be added (firewalld: ZONE_CONFLICT).
         for a in &adds {
