@@ -146,7 +146,7 @@ fn restrict_to_segment_rebinds_the_zone_runtime_then_permanent() {
     assert!(first.status.success(), "{first:?}");
     let err = stderr(&first);
     assert!(err.contains("verified"), "{err}");
-    assert!(err.contains("--permanent"), "{err}");
+    assert!(err.contains("permanent: bind 10.77.11.0/24"), "{err}");
 
     assert!(
         !findings(&env, 6379).contains(&"SEG-DB-EXPOSED".to_string()),
