@@ -431,6 +431,29 @@ mod tests {
     }
 
     #[test]
+    fn the_probe_fixture_explains_ssh_in_the_admin_zone() {
+        let f = parse(&fixture("probe.txt")).unwrap().unwrap();
+        // Only the unused zones' services (home, internal, work) were left out of it.
+        assert!(
+            f.notes
+                .iter()
+                .all(|n| !n.contains("zone admin") && !n.contains("zone labapp")),
+            "{:?}",
+            f.notes
+        );
+        let admin = f.zone_of_chain("filter_IN_admin_allow").unwrap();
+        assert_eq!(
+            f.explain(admin, 22, "tcp"),
+            "firewalld zone admin (sources 10.77.9.0/24): service ssh (22/tcp)"
+        );
+        let public = f.zone("public").unwrap();
+        assert_eq!(
+            f.explain(public, 22, "tcp"),
+            "firewalld zone public (the default zone: every interface no zone names): target default"
+        );
+    }
+
+    #[test]
     fn rich_rules_and_forward_ports_continue_on_tab_lines() {
         let f = parse_zones(&fixture("zones-forward-port.txt"));
         let lab = f.iter().find(|z| z.name == "labapp").unwrap();

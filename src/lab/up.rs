@@ -199,6 +199,27 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
             )?;
         }
     }
+    // Packages never start their services in the root namespace (firewalld would filter
+    // the machine itself): the lab starts its own daemons inside the hosts. Debian's
+    // invoke-rc.d and deb-systemd-invoke ask policy-rc.d; one already there is left alone.
+    let policy = Path::new(POLICY_RC_D);
+    let own_policy = !policy.exists();
+    if own_policy {
+        write_file("lab", policy, b"#!/bin/sh\nexit 101\n", 0o755)?;
+    }
+    let result = install_missing(&missing);
+    if own_policy {
+        let _ = fs::remove_file(policy);
+    }
+    result?;
+    note(made, format!("installed packages: {}", missing.join(" ")));
+    Ok(())
+}
+
+/// Forbids packages to start services while the lab installs them.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+fn install_missing(missing: &[&str]) -> Result<(), LabError> {
     let install = Cmd::new("lab", "install packages", "env")
         .args([
             "DEBIAN_FRONTEND=noninteractive",
@@ -207,7 +228,7 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
             "-y",
             "--no-install-recommends",
         ])
-        .args(&missing);
+        .args(missing);
     if install.run().is_err() {
         // The package lists may be missing or stale on a fresh machine.
         Cmd::new("lab", "apt-get update", "apt-get")
@@ -215,7 +236,6 @@ fn ensure_packages(made: &Made) -> Result<(), LabError> {
             .run()?;
         install.run()?;
     }
-    note(made, format!("installed packages: {}", missing.join(" ")));
     Ok(())
 }
 
