@@ -57,6 +57,10 @@ fn expected() -> BTreeSet<(String, String)> {
         ("cache1", "DATA-NO-AUTH"),
         ("web2", "TLS-INTERNAL-MISSING"),
         ("app1", "APP-DEBUG"),
+        // fwd1: firewalld's labapp zone is bound to the whole lab, so its Redis (password
+        // on, but in the clear like cache1's) answers the dmz and data segments.
+        ("fwd1", "SEG-DB-EXPOSED"),
+        ("fwd1", "TLS-INTERNAL-MISSING"),
     ]
     .iter()
     .map(|(h, c)| (h.to_string(), c.to_string()))
