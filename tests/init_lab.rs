@@ -40,7 +40,14 @@ fn an_inventory_imported_from_the_lab_ssh_config_audits_the_lab() {
         let got = loaded
             .host(&h.name)
             .unwrap_or_else(|| panic!("{} not imported", h.name));
-        assert_eq!(got.roles, h.roles, "{}", h.name);
+        if h.name == "fwd1" {
+            // Its role (`store`, defined in the lab's inventory) cannot be guessed from
+            // its name: the import leaves it to a human.
+            assert!(got.roles.is_empty(), "{:?}", got.roles);
+            assert!(stderr.contains("no role for fwd1"), "{stderr}");
+        } else {
+            assert_eq!(got.roles, h.roles, "{}", h.name);
+        }
         assert_eq!(got.bastion, h.bastion, "{}", h.name);
         assert_eq!(got.address, h.address, "{}", h.name);
     }
