@@ -9,7 +9,8 @@
 //! Probes are cheap on the host: where the facts are in files or in a cheaper command, no
 //! interpreter is started (ufw's status from its files and the live chains, firewalld from
 //! the process table, every fail2ban jail through one Python start, no legacy iptables dump
-//! where no legacy table is loaded). `benches/fanout/probe_cost.rs` measures each probe.
+//! where no legacy table is loaded). `firewall-cmd` (two Python starts) runs only where
+//! firewalld runs in the host's network namespace. `benches/fanout/probe_cost.rs` measures each probe.
 //!
 //! Incremental refresh ([`super::Refresher`]): a probe whose output only changes with some
 //! files or with the process table declares it in [`WATCHES`], one line per probe:

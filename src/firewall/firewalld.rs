@@ -139,7 +139,15 @@ impl Firewalld {
             }
         }
         for r in &zone.rich_rules {
-            if r.contains(&format!("\"{port}\"")) || r.contains("service name=") {
+            let by_port = r.contains(&format!("port=\"{port}\""));
+            let by_service = attr(r, "name").is_some_and(|svc| {
+                r.contains("service name=")
+                    && self
+                        .service_ports(svc)
+                        .iter()
+                        .any(|(_, p)| p.as_deref().is_some_and(|p| port_spec_has(p, port, proto)))
+            });
+            if by_port || by_service {
                 why.push(format!("rich rule {r}"));
             }
         }
@@ -463,6 +471,21 @@ mod tests {
                     forward-ports: \n\tport=80:proto=tcp:toport=8080:toaddr=\n  \
                     rich rules: \n";
         let z = &parse_zones(text)[0];
+        let f = Firewalld {
+            zones: vec![Zone {
+                name: "z".into(),
+                rich_rules: vec![
+                    "rule family=\"ipv4\" source address=\"10.0.0.0/8\" service name=\"redis\" accept".into(),
+                    "rule family=\"ipv4\" service name=\"http\" accept".into(),
+                ],
+                ..Zone::default()
+            }],
+            services: vec![parse_service("redis", "f", REDIS)],
+            ..Firewalld::default()
+        };
+        let line = f.explain(&f.zones[0], 6379, "tcp");
+        assert!(line.contains("service name=\"redis\""), "{line}");
+        assert!(!line.contains("http"), "{line}");
         assert!(z.active);
         assert_eq!(z.interfaces, vec!["eth0"]);
         assert_eq!(
