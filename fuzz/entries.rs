@@ -20,6 +20,7 @@ pub const ENTRIES: &[Entry] = &[
     ("ufw", ufw, &["ufw"]),
     ("nft", nft, &["nft", "hostile/nft"]),
     ("firewall", firewall, &["ufw", "iptables", "nft"]),
+    ("firewalld", firewalld, &["firewall/firewalld"]),
     ("ss", ss, &["ss"]),
     ("fail2ban", fail2ban, &["fail2ban"]),
     ("vpn", vpn, &["wg"]),
@@ -53,6 +54,18 @@ pub fn iptables(data: &[u8]) {
             0,
         );
     }
+}
+
+pub fn firewalld(data: &[u8]) {
+    let s = text(data);
+    if let Ok(Some(f)) = rampart::firewall::firewalld::parse(&s) {
+        for z in &f.zones {
+            let _ = f.explain(z, 6379, "tcp");
+            let _ = f.zone_of_chain(&format!("filter_IN_{}_allow", z.name));
+        }
+    }
+    let _ = rampart::firewall::firewalld::parse_zones(&s);
+    let _ = rampart::firewall::firewalld::parse_service("x", "f", &s);
 }
 
 pub fn ufw(data: &[u8]) {

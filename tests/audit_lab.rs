@@ -64,6 +64,10 @@ fn expected() -> BTreeSet<(String, String)> {
         // rule never sees it (Docker's DNAT and FORWARD rules come first).
         ("dock1", "SEG-DB-EXPOSED"),
         ("dock1", "FW-CONTAINER-BYPASS"),
+        // fwd1: firewalld's labapp zone is bound to the whole lab, so its Redis (password
+        // on, but in the clear like cache1's) answers the dmz and data segments.
+        ("fwd1", "SEG-DB-EXPOSED"),
+        ("fwd1", "TLS-INTERNAL-MISSING"),
     ]
     .iter()
     .map(|(h, c)| (h.to_string(), c.to_string()))

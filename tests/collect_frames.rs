@@ -10,7 +10,7 @@ use rampart::ssh::command::parse_frames;
 use rampart::state::{Decision, HostState, KnownService, Manager, Policy, Protocol};
 
 /// When the frames were captured (Unix seconds); certificates' days left count from here.
-const CAPTURED_AT: i64 = 1_796_531_740;
+const CAPTURED_AT: i64 = 1_796_540_089;
 
 fn load(host: &str) -> HostState {
     let dir = format!(
@@ -31,7 +31,7 @@ fn ip(s: &str) -> IpAddr {
 #[test]
 fn every_lab_host_parses_completely() {
     for h in [
-        "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "leg1",
+        "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "leg1", "fwd1", "dock1",
     ] {
         let st = load(h);
         assert!(st.errors.is_empty(), "{h}: {:?}", st.errors);

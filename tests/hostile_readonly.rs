@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use common::tmux::Tmux;
 use hostile_support as hs;
 
-const HOSTS: [&str; 8] = [
-    "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "leg1",
+const HOSTS: [&str; 10] = [
+    "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "leg1", "fwd1", "dock1",
 ];
 
 /// The console in tmux with its own XDG dirs (no agent), on `inventory`.

@@ -139,6 +139,49 @@ fn private_hosts_through_the_bastion_show_their_own_state() {
                     "{ss}"
                 );
             }
+            "fwd1" => {
+                // firewalld on its own bus, nftables backend: its zones are in this host's
+                // ruleset, ufw is not in use.
+                assert!(ufw.contains("Status: inactive"), "{ufw}");
+                let out = lab.ssh_ok(
+                    host,
+                    "firewall-cmd --state; firewall-cmd --get-active-zones; \
+                     nft list chain inet firewalld filter_INPUT_ZONES",
+                );
+                assert!(out.starts_with("running\n"), "{out}");
+                assert!(
+                    out.contains("ip saddr 10.77.9.0/24 goto filter_IN_admin"),
+                    "{out}"
+                );
+                // The deliberate mistake: the whole lab goes to the zone with Redis.
+                assert!(
+                    out.contains("ip saddr 10.77.0.0/16 goto filter_IN_labapp"),
+                    "{out}"
+                );
+                assert!(
+                    listeners(ss, 6379)
+                        .iter()
+                        .any(|l| l.contains("10.77.11.31:6379") && l.contains("redis-server")),
+                    "{ss}"
+                );
+            }
+            "dock1" => {
+                // ufw says 5432 only from the app segment; Docker's docker-proxy listens on
+                // every address and its NAT rules sit in front of ufw's.
+                assert!(ufw.contains("Status: active"), "{ufw}");
+                assert!(ufw_has(ufw, "5432/tcp", "ALLOW", "10.77.11.0/24"), "{ufw}");
+                assert!(
+                    listeners(ss, 5432)
+                        .iter()
+                        .any(|l| l.contains("\"docker-proxy\"")),
+                    "{ss}"
+                );
+                let nat = lab.ssh_ok(host, "iptables-nft-save -t nat");
+                assert!(
+                    nat.contains("-j DNAT --to-destination 172.17.0.2:5432"),
+                    "{nat}"
+                );
+            }
             _ => unreachable!(),
         }
     }

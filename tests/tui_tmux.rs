@@ -19,7 +19,9 @@ use std::process::Command;
 use common::tmux::Tmux;
 use std::time::{Duration, Instant};
 
-const HOSTS: [&str; 7] = ["edge", "web1", "web2", "vpn1", "app1", "db1", "cache1"];
+const HOSTS: [&str; 8] = [
+    "edge", "web1", "web2", "vpn1", "app1", "db1", "cache1", "fwd1",
+];
 
 /// A console in tmux with its own history directory (removed with it).
 struct Console {

@@ -9,7 +9,8 @@
 //! Probes are cheap on the host: where the facts are in files or in a cheaper command, no
 //! interpreter is started (ufw's status from its files and the live chains, firewalld from
 //! the process table, every fail2ban jail through one Python start, no legacy iptables dump
-//! where no legacy table is loaded). `benches/fanout/probe_cost.rs` measures each probe.
+//! where no legacy table is loaded). `firewall-cmd` (two Python starts) runs only where
+//! firewalld runs in the host's network namespace. `benches/fanout/probe_cost.rs` measures each probe.
 //!
 //! Incremental refresh ([`super::Refresher`]): a probe whose output only changes with some
 //! files or with the process table declares it in [`WATCHES`], one line per probe:
@@ -142,6 +143,28 @@ pub const PROBES: &[ReadCommand] = &[
          s='not running'; for p in $(pgrep -x firewalld); do \
          [ \"$(readlink /proc/$p/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && s=running; done; \
          echo \"$s\"; exit 0"
+    ),
+    // firewalld's zones, where it runs in this network namespace: the default zone, every
+    // zone (`--list-all-zones`: two Python starts in all, only on firewalld hosts), and the
+    // service files the zones name, read from the host's own definitions (/etc before
+    // /usr/lib, as firewalld does) instead of one `--info-service` start per service.
+    // Service names travel only inside the host's shell, checked and quoted. Not watched:
+    // runtime changes (`firewall-cmd` without --permanent) touch no file.
+    probe!(
+        "firewalld-zones",
+        "command -v firewall-cmd >/dev/null 2>&1 || exit 127; me=$(readlink /proc/self/ns/net); r=; \
+         for p in /proc/[0-9]*; do read -r c 2>/dev/null < \"$p/comm\" || continue; \
+         [ \"$c\" = firewalld ] && [ \"$(readlink \"$p/ns/net\" 2>/dev/null)\" = \"$me\" ] && { r=1; break; }; \
+         done; [ -n \"$r\" ] || { echo 'not running'; exit 0; }; echo running; \
+         d=$(firewall-cmd --get-default-zone 2>&1) || { printf '%s\\n' \"$d\" >&2; exit 1; }; \
+         printf '### default %s\\n' \"$d\"; \
+         z=$(firewall-cmd --list-all-zones 2>&1) || { printf '%s\\n' \"$z\" >&2; exit 1; }; \
+         printf '### zones\\n%s\\n' \"$z\"; \
+         for s in $(printf '%s\\n' \"$z\" | sed -n 's/^  services: //p' | tr ' ' '\\n' | sort -u | head -n 128); do \
+         case \"$s\" in *[!A-Za-z0-9_.+-]*) continue;; esac; \
+         for f in \"/etc/firewalld/services/$s.xml\" \"/usr/lib/firewalld/services/$s.xml\"; do \
+         [ -r \"$f\" ] && { printf '### service %s %s\\n' \"$s\" \"$f\"; head -c 65536 \"$f\"; echo; break; }; \
+         done; done; exit 0"
     ),
     probe!(
         "ss",
@@ -527,7 +550,7 @@ fn tool_of(probe: &str) -> &'static str {
         "ip6tables-plain" => "ip6tables-save",
         "ipset" => "ipset",
         "nft" => "nft",
-        "firewalld" => "firewalld",
+        "firewalld" | "firewalld-zones" => "firewalld",
         "ss" => "ss",
         "containers" => "docker/podman",
         "fail2ban" => "fail2ban",
@@ -865,6 +888,30 @@ fn ufw_status_from_files(mut texts: Vec<(&str, Probed<String>)>) -> Vec<(&str, P
     texts
 }
 
+/// firewalld's zones (the `firewalld-zones` probe) into the firewall, as evidence; what
+/// could not be read becomes a note of the firewall, never a failed firewall.
+fn add_firewalld(fw: &mut crate::firewall::Firewall, frames: &[Frame]) {
+    use crate::firewall::firewalld;
+    match frame(frames, "firewalld-zones") {
+        Probed::Ok(o) if o.status == Some(0) => match firewalld::parse(&o.stdout) {
+            Ok(f) => fw.firewalld = f,
+            Err(e) => fw.notes.push(format!("firewalld zones: {e}")),
+        },
+        Probed::Ok(o) if firewalld::is_permission_problem(&o.stderr) => fw.notes.push(format!(
+            "firewalld zones: permission denied ({}); the verdicts still come from its nft table",
+            first_line(&o.stderr)
+        )),
+        Probed::Ok(o) => fw.notes.push(format!(
+            "firewalld zones: firewall-cmd failed ({})",
+            first_line(&o.stderr)
+        )),
+        Probed::NotInstalled { .. } => {}
+        other => fw
+            .notes
+            .push(format!("firewalld zones: {}", other.status_label())),
+    }
+}
+
 /// Turns the frames of one [`host_script`] run into the host's state. Pure: every part is
 /// built on its own, so one failing probe or parser loses nothing else.
 pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
@@ -938,7 +985,11 @@ pub fn state_from_frames(host: &str, frames: &[Frame]) -> HostState {
         (false, Some(Probed::PermissionDenied { stage, message })) => {
             Probed::PermissionDenied { stage, message }
         }
-        _ => Probed::Ok(firewall::assemble_with(&inputs, &more)),
+        _ => {
+            let mut fw = firewall::assemble_with(&inputs, &more);
+            add_firewalld(&mut fw, frames);
+            Probed::Ok(fw)
+        }
     };
 
     let listeners = match strict(frames, "ss") {

@@ -952,6 +952,7 @@ mod tests {
                 chain("user", None, None, vec![3, 4, 5, 6]),
             ],
             ufw: None,
+            firewalld: None,
             notes: vec![],
         }
     }

@@ -9,10 +9,13 @@
 //! - [`eval`]: the evaluator, from prerouting through the routing decision to INPUT or
 //!   FORWARD;
 //! - [`iptables`], [`nft`], [`ufw`]: the backend normalizers;
+//! - [`firewalld`]: firewalld's zones and services as `firewall-cmd` prints them (evidence;
+//!   the verdict comes from its nft table);
 //! - [`assemble`]: one [`model::Firewall`] from every backend's output.
 
 pub mod assemble;
 pub mod eval;
+pub mod firewalld;
 pub mod ipset;
 pub mod iptables;
 pub mod model;

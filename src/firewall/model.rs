@@ -544,6 +544,10 @@ pub struct Firewall {
     pub chains: Vec<Chain>,
     /// ufw's own view, when ufw is installed.
     pub ufw: Option<UfwStatus>,
+    /// firewalld's own view (zones, services), where it runs: evidence beside the nft table
+    /// it writes, which the verdicts come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewalld: Option<super::firewalld::Firewalld>,
     /// Notes from building the model (a backend unreadable, a table skipped and why).
     pub notes: Vec<String>,
 }

@@ -744,7 +744,8 @@ pub fn normalize(rs: &Ruleset, skip: &[(String, String)], base: usize) -> (Vec<C
                 let right = m.get("right").unwrap_or(&Value::Null);
                 let k = key_of(left);
                 // `ct state ! invalid`: none of these flags.
-                let negated = op == "!=" || (op == "!" && matches!(k, Key::CtState));
+                let negated =
+                    op == "!=" || (op == "!" && matches!(k, Key::CtState | Key::CtStatus));
                 let values = ctx.values(right);
                 let known_op = match k {
                     // `ct status dnat` tests a bit ("in"); "==" compares the whole status
@@ -936,6 +937,26 @@ mod tests {
         assert_eq!(chains[0].rules.len(), 2);
         assert_eq!(rules[0].action, Action::Accept);
         assert!(rules[1].dports.contains(8042));
+    }
+
+    #[test]
+    fn ct_status_dnat_is_modelled_and_other_bits_are_not() {
+        // firewalld's INPUT: `ct status dnat accept` (from `nft -j list ruleset`, fwd1).
+        let rs = parse(
+            r#"{"nftables":[{"chain":{"family":"inet","table":"firewalld","name":"filter_INPUT","type":"filter","hook":"input","prio":10,"policy":"accept"}},
+            {"rule":{"family":"inet","table":"firewalld","chain":"filter_INPUT","handle":27,"expr":[{"match":{"op":"in","left":{"ct":{"key":"status"}},"right":"dnat"}},{"accept":null}]}},
+            {"rule":{"family":"inet","table":"firewalld","chain":"filter_INPUT","handle":28,"expr":[{"match":{"op":"in","left":{"ct":{"key":"status"}},"right":"assured"}},{"accept":null}]}}]}"#,
+        )
+        .unwrap();
+        let (_, rules) = normalize(&rs, &[], 0);
+        let st = rules[0].ct_states.as_ref().unwrap();
+        assert_eq!(
+            (st.values.clone(), st.negated),
+            (vec![CtState::Dnat], false)
+        );
+        assert!(rules[0].unmodelled.is_empty());
+        assert!(rules[1].ct_states.is_none());
+        assert_eq!(rules[1].unmodelled.len(), 1);
     }
 
     #[test]

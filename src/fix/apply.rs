@@ -341,7 +341,33 @@ pub async fn apply(
                 .await;
                 return finish(ctx, out, progress);
             }
-            match verify(ctx.inv, &plan, &st) {
+            // Made permanent only now that the runtime change is verified, still under
+            // the timer: a failure here rolls back both.
+            let verified = match verify(ctx.inv, &plan, &st) {
+                Ok(notes) => {
+                    let mut failed = None;
+                    for s in &plan.persist {
+                        step(progress, s.what.clone());
+                        match run(ctx, &ft, &plan, s, progress).await {
+                            Ok(o) if o.exit_status == Some(0) => {}
+                            other => {
+                                failed = Some(format!(
+                                    "making it permanent failed ({}: {})",
+                                    s.what,
+                                    describe(&other)
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                    match failed {
+                        None => Ok(notes),
+                        Some(why) => Err(why),
+                    }
+                }
+                Err(why) => Err(why),
+            };
+            match verified {
                 Ok(notes) => {
                     let cancel = Step {
                         what: "cancel the rollback timer".into(),

@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 
 mod docker;
+mod firewalld;
 mod stack;
 
 use ipnet::IpNet;
@@ -64,6 +65,9 @@ pub struct Built {
     /// The firewall the steps leave behind, for the lockout guard.
     pub simulated: Option<Firewall>,
     pub ssh_port: u16,
+    /// Run only after a fresh connection re-verified the change, before the rollback timer
+    /// is cancelled: what makes a runtime change permanent (firewalld's `--permanent`).
+    pub persist: Vec<Step>,
 }
 
 /// What the host looks like to a builder.
@@ -123,6 +127,7 @@ fn built(expect: Vec<Expect>, ssh_port: u16) -> Built {
         expect,
         simulated: None,
         ssh_port,
+        persist: Vec::new(),
     }
 }
 
@@ -540,7 +545,8 @@ fn editable(r: &Rule, port: u16) -> Result<Editable, String> {
         && !r.sources_negated
         && r.sources.len() <= 1
         && r.unmodelled.is_empty()
-        && r.ct_states.is_none();
+        && r.ct_states.is_none()
+        && r.ct_orig_dports.is_any();
     if !simple {
         return Err(format!(
             "rule {} is not a simple one-port rule rampart rewrites; change it by hand",
@@ -750,6 +756,12 @@ fn restrict_to_segment(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, F
             proto.as_str()
         ));
         return Ok(b);
+    }
+    if culprits
+        .iter()
+        .any(|k| fw.rules[*k].manager == Manager::Firewalld)
+    {
+        return firewalld::restrict_to_segment(spec, i, fw, &culprits, seg, &seg_name, b);
     }
     let mut sim = Sim::new(fw);
     let mut adds = Vec::new();

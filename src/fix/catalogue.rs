@@ -122,9 +122,9 @@ pub static FIXES: &[FixSpec] = &[
         risk: Risk::High,
         rollback_timer: true,
         params: &[PORT, SEGMENT, PROTO],
-        preconditions: "the segment exists in the inventory; the port is let in from outside it by simple ufw or nftables rules",
-        verification: "re-collect: the port is let in only from the segment's networks; the finding is gone",
-        rollback: "the saved firewall state, restored by the host's timer",
+        preconditions: "the segment exists in the inventory; the port is let in from outside it by simple ufw or nftables rules, or by a firewalld zone bound to sources (rebound to the segment with firewall-cmd)",
+        verification: "re-collect: the port is let in only from the segment's networks; the finding is gone (firewalld: only then the same change with --permanent)",
+        rollback: "the saved firewall state (firewalld: /etc/firewalld, then firewall-cmd --reload), restored by the host's timer",
     },
     FixSpec {
         id: "docker-user-restrict",

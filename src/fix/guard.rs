@@ -184,6 +184,7 @@ mod tests {
                 rules: vec![0],
             }],
             ufw: None,
+            firewalld: None,
             notes: vec![],
         }
     }

@@ -161,6 +161,9 @@ pub struct FixPlan {
     pub rollback: Option<Rollback>,
     /// The changes, in order. Empty: the fix is already in place.
     pub steps: Vec<Step>,
+    /// After re-verification over a fresh connection, before the rollback is cancelled:
+    /// the steps that make the change permanent (firewalld's `--permanent`).
+    pub persist: Vec<Step>,
     pub notes: Vec<String>,
     pub expect: Vec<Expect>,
     /// The sources the lockout guard protected.
@@ -198,6 +201,10 @@ impl FixPlan {
             });
         }
         v.extend(self.steps.iter().cloned());
+        v.extend(self.persist.iter().map(|s| Step {
+            what: format!("after re-verifying over a fresh connection: {}", s.what),
+            command: s.command.clone(),
+        }));
         if self.rollback.is_some() {
             v.push(Step {
                 what: "after re-verifying over a fresh connection: cancel the rollback timer"
@@ -393,6 +400,7 @@ pub fn plan_run(
         typed,
         risk: spec.risk,
         steps: b.steps,
+        persist: b.persist,
         notes,
         expect: b.expect,
         sources: sources.to_vec(),

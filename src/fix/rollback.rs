@@ -28,6 +28,9 @@ pub enum RollbackKind {
     Sshd,
     /// The DOCKER-USER rules a run added (by their comment); Docker's own rules stay.
     DockerUser,
+    /// firewalld's permanent configuration (`/etc/firewalld`), then `firewall-cmd --reload`,
+    /// which also drops every runtime change made since.
+    Firewalld,
 }
 
 impl RollbackKind {
@@ -37,6 +40,7 @@ impl RollbackKind {
             RollbackKind::Nft => SAVE_NFT,
             RollbackKind::Sshd => SAVE_SSHD,
             RollbackKind::DockerUser => SAVE_DOCKER_USER,
+            RollbackKind::Firewalld => SAVE_FIREWALLD,
         }
     }
 
@@ -46,6 +50,7 @@ impl RollbackKind {
             RollbackKind::Nft => RESTORE_NFT,
             RollbackKind::Sshd => RESTORE_SSHD,
             RollbackKind::DockerUser => RESTORE_DOCKER_USER,
+            RollbackKind::Firewalld => RESTORE_FIREWALLD,
         }
     }
 
@@ -66,6 +71,7 @@ impl RollbackKind {
             RollbackKind::Nft => "nft ruleset",
             RollbackKind::Sshd => "sshd drop-ins",
             RollbackKind::DockerUser => "DOCKER-USER rules",
+            RollbackKind::Firewalld => "firewalld configuration (permanent and runtime)",
         }
     }
 }
@@ -115,6 +121,24 @@ const SAVE_NFT: &str = script!(
 const RESTORE_NFT: &str = "PATH=$PATH:/usr/sbin:/sbin; d=/var/lib/rampart/fix/$1\n\
 [ -f \"$d/ruleset.nft\" ] || exit 1\n\
 { echo 'flush ruleset'; cat \"$d/ruleset.nft\"; } | nft -f -\n";
+
+/// firewalld fixes change the runtime first and make it permanent only after
+/// re-verification: the saved /etc/firewalld is what the permanent configuration was, and
+/// `--reload` makes the runtime that again.
+const SAVE_FIREWALLD: &str = script!(
+    "set -e; mkdir -p \"$d\"; rm -rf \"$d/firewalld\"; cp -a /etc/firewalld \"$d/firewalld\"; \
+     firewall-cmd --state >/dev/null; \
+     cat > \"$d/restore.sh\"; echo \"saved /etc/firewalld in $d\""
+);
+
+/// Puts back /etc/firewalld (removing files a fix added) and reloads: permanent and runtime
+/// are then both what they were before the fix.
+const RESTORE_FIREWALLD: &str = "PATH=$PATH:/usr/sbin:/sbin; d=/var/lib/rampart/fix/$1\n\
+[ -d \"$d/firewalld\" ] || exit 1\n\
+rm -rf /etc/firewalld.rampart-new && cp -a \"$d/firewalld\" /etc/firewalld.rampart-new || exit 1\n\
+rm -rf /etc/firewalld.rampart-old && mv /etc/firewalld /etc/firewalld.rampart-old && mv /etc/firewalld.rampart-new /etc/firewalld || exit 1\n\
+rm -rf /etc/firewalld.rampart-old\n\
+firewall-cmd --reload\n";
 
 const SAVE_SSHD: &str = script!(
     "set -e; mkdir -p \"$d\" /etc/ssh/sshd_config.d; rm -rf \"$d/sshd_config.d\"; \
@@ -223,6 +247,8 @@ mod tests {
             RESTORE_NFT,
             SAVE_SSHD,
             RESTORE_SSHD,
+            SAVE_FIREWALLD,
+            RESTORE_FIREWALLD,
             ARM,
             CANCEL,
             FIRE_NOW,

@@ -469,3 +469,68 @@ fn an_iptables_legacy_exposure_is_not_closed_through_ufw() {
         "{e}"
     );
 }
+
+#[test]
+fn firewalld_restrict_rebinds_the_zone_and_persists_only_after_verification() {
+    let st = load("fwd1");
+    let fwd = match &st.firewall {
+        Probed::Ok(fw) => fw.firewalld.clone().expect("firewalld zones collected"),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(fwd.zone("labapp").unwrap().sources, vec!["10.77.0.0/16"]);
+    let p = plan(
+        &inv(),
+        &st,
+        "fw-restrict-to-segment",
+        &kv(&["port=6379", "segment=app"]),
+        &bastion(),
+    )
+    .unwrap();
+    assert_eq!(
+        texts(&p),
+        [
+            "'firewall-cmd' '--zone' 'labapp' '--add-source' '10.77.11.0/24'",
+            "'firewall-cmd' '--zone' 'labapp' '--remove-source' '10.77.0.0/16'",
+        ]
+    );
+    let persist: Vec<String> = p.persist.iter().map(|s| s.command.render(false)).collect();
+    assert_eq!(
+        persist,
+        [
+            "'firewall-cmd' '--permanent' '--zone' 'labapp' '--add-source' '10.77.11.0/24'",
+            "'firewall-cmd' '--permanent' '--zone' 'labapp' '--remove-source' '10.77.0.0/16'",
+        ]
+    );
+    assert_eq!(
+        p.rollback.as_ref().map(|r| r.kind),
+        Some(RollbackKind::Firewalld)
+    );
+    // The order sent: save, arm, runtime, permanent (after re-verifying), cancel.
+    let seq: Vec<String> = p.sequence().iter().map(|s| s.what.clone()).collect();
+    assert!(
+        seq[2].starts_with("runtime:") && seq[4].contains("re-verifying"),
+        "{seq:?}"
+    );
+    assert!(seq.last().unwrap().contains("cancel"), "{seq:?}");
+    assert!(
+        p.notes.iter().any(|n| n.contains("lockout guard")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn firewalld_guard_refuses_moving_the_admin_segment_out_of_its_zone() {
+    // SSH on fwd1 is the admin zone's (10.77.9.0/24); restricting 22 to the app segment
+    // would rebind that zone and send the bastion to `public`, which rejects.
+    let e = plan(
+        &inv(),
+        &load("fwd1"),
+        "fw-restrict-to-segment",
+        &kv(&["port=22", "segment=app"]),
+        &bastion(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, FixError::Lockout { .. }), "{e}");
+    assert!(e.to_string().contains("10.77.9.10"), "{e}");
+}

@@ -114,6 +114,9 @@ pub enum Firewall {
     /// `ip6tables-legacy-restore`, matching ipsets loaded with `ipset restore`
     /// ([`legacy_rules_v4`], [`legacy_rules_v6`], [`legacy_ipsets`]).
     IptablesLegacy,
+    /// firewalld (nftables backend) with its own D-Bus system bus, zones from
+    /// [`firewalld_zones`].
+    Firewalld,
     /// Nothing at all (light scale hosts).
     None,
 }
@@ -176,6 +179,10 @@ pub enum Daemon {
     Dockerd,
     /// PostgreSQL in dock1's container (its pid as the machine sees it).
     DockerPostgres,
+    /// The host's own D-Bus system bus (`/run/dbus/system_bus_socket`), for firewalld.
+    Dbus,
+    /// firewalld, talking to the host's own D-Bus and nftables.
+    Firewalld,
 }
 
 impl Daemon {
@@ -194,6 +201,8 @@ impl Daemon {
             Daemon::Gunicorn(p) => format!("gunicorn:{p}"),
             Daemon::Dockerd => "dockerd".into(),
             Daemon::DockerPostgres => "docker:postgres".into(),
+            Daemon::Dbus => "dbus".into(),
+            Daemon::Firewalld => "firewalld".into(),
         }
     }
 
@@ -213,6 +222,8 @@ impl Daemon {
             Daemon::Gunicorn(p) => format!("/run/rampart-lab/gunicorn-{p}.pid"),
             Daemon::Dockerd => "/run/docker.pid".into(),
             Daemon::DockerPostgres => "/run/rampart-lab/docker-postgres.pid".into(),
+            Daemon::Dbus => "/run/rampart-lab/dbus.pid".into(),
+            Daemon::Firewalld => "/run/rampart-lab/firewalld.pid".into(),
         }
     }
 }
@@ -277,6 +288,10 @@ impl HostSpec {
     /// The daemons that must be alive for the host to count as up.
     pub fn expected_daemons(&self) -> Vec<Daemon> {
         let mut d = vec![Daemon::Sshd];
+        if self.firewall == Firewall::Firewalld {
+            // The bus first: firewalld needs it to start.
+            d.extend([Daemon::Dbus, Daemon::Firewalld]);
+        }
         if matches!(self.fail2ban, Some(f) if f.running) {
             d.push(Daemon::Fail2ban);
         }
@@ -298,7 +313,7 @@ impl HostSpec {
         }
         match self.stack_role() {
             StackRole::Db => d.push(Daemon::Postgres),
-            StackRole::Cache => d.push(Daemon::Redis),
+            StackRole::Cache | StackRole::Store => d.push(Daemon::Redis),
             StackRole::App => d.extend([
                 Daemon::Redis,
                 Daemon::Gunicorn(APP_PORT_PLAIN),
@@ -329,6 +344,7 @@ impl HostSpec {
             "app1" => StackRole::App,
             "db1" => StackRole::Db,
             "cache1" => StackRole::Cache,
+            "fwd1" => StackRole::Store,
             _ => StackRole::None,
         }
     }
@@ -434,6 +450,12 @@ pub fn misconfigurations() -> Vec<Misconfiguration> {
                    every `--ctstate DNAT` connection: metrics open to the whole lab although \
                    the 9100 rule names only the admin-src ipset",
             should_be: "no redirect (or INPUT rules that filter the redirected port by source)",
+        },
+        Misconfiguration {
+            host: "fwd1",
+            what: "firewalld zone `labapp` binds the source 10.77.0.0/16 (the whole lab) and \
+                   allows the redis service: Redis on 6379 is open to the dmz and data segments",
+            should_be: "zone labapp bound to the app segment 10.77.11.0/24 only",
         },
         Misconfiguration {
             host: "edge",
@@ -885,6 +907,26 @@ impl LabConfig {
                 crowdsec: false,
                 zabbix_agent: false,
             },
+            HostSpec {
+                name: "fwd1".into(),
+                segment: Segment::App,
+                address: self.addr(11, 31),
+                admin_address: None,
+                firewall: Firewall::Firewalld,
+                sshd: good_sshd,
+                fail2ban: Some(Fail2banSettings {
+                    running: true,
+                    nft: true,
+                    blind_jail: false,
+                }),
+                nginx: None,
+                node_exporter: true,
+                listeners: vec![],
+                wireguard: None,
+                light: false,
+                crowdsec: false,
+                zabbix_agent: false,
+            },
             // iptables-legacy with ipsets, no manager: the old-distribution web host.
             HostSpec {
                 name: "leg1".into(),
@@ -1067,6 +1109,54 @@ pub const LEGACY_RULES_V6: &str = "# rampart lab: ip6tables-legacy ruleset
 -A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT
 COMMIT
 ";
+
+/// The zone firewalld's deliberate mistake is in (fwd1): it admits Redis.
+pub const FIREWALLD_DATA_ZONE: &str = "labapp";
+
+/// firewalld's permanent configuration on a firewalld host, as files under /etc/firewalld
+/// (name relative to it, text). The default zone `public` (eth0's) admits nothing; the zone
+/// `admin`, bound to the admin segment, admits SSH and node exporter; the zone `labapp` admits
+/// Redis from its source, which is the deliberate mistake: the whole lab /16 instead of the
+/// app segment. firewalld dispatches by source before interface, and overlapping sources by
+/// zone name (firewalld 1.3, `nftables.py`: "order source based dispatch by zone name"), so
+/// the admin segment lands in `admin`, not `labapp`.
+pub fn firewalld_zones(cfg: &LabConfig) -> Vec<(String, String)> {
+    let zone = |short: &str, sources: &[Ipv4Net], services: &[&str]| {
+        let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<zone>\n");
+        let _ = writeln!(
+            s,
+            "  <short>{short}</short>\n  <description>rampart lab</description>"
+        );
+        for n in sources {
+            let _ = writeln!(s, "  <source address=\"{n}\"/>");
+        }
+        for sv in services {
+            let _ = writeln!(s, "  <service name=\"{sv}\"/>");
+        }
+        s.push_str("</zone>\n");
+        s
+    };
+    let conf = "# rampart lab\nDefaultZone=public\nCleanupOnExit=yes\nCleanupModulesOnExit=no\n\
+                Lockdown=no\nIPv6_rpfilter=yes\nIndividualCalls=no\nLogDenied=off\n\
+                FirewallBackend=nftables\nFlushAllOnReload=yes\nRFC3964_IPv4=yes\n";
+    vec![
+        ("firewalld.conf".into(), conf.into()),
+        ("zones/public.xml".into(), zone("public", &[], &[])),
+        (
+            "zones/admin.xml".into(),
+            zone(
+                "admin",
+                &[cfg.segment_net(Segment::Admin)],
+                &["ssh", "prometheus-node-exporter"],
+            ),
+        ),
+        (
+            format!("zones/{FIREWALLD_DATA_ZONE}.xml"),
+            // The deliberate mistake: should be the app segment.
+            zone(FIREWALLD_DATA_ZONE, &[cfg.base], &["redis"]),
+        ),
+    ]
+}
 
 /// fail2ban's jail for the lab's sshd, which logs with `sshd -E` to /var/log/auth.log.
 pub fn fail2ban_jail(cfg: &LabConfig, host: &HostSpec) -> String {
@@ -1358,6 +1448,8 @@ pub enum StackRole {
     Db,
     /// Redis 7 for the app's cache.
     Cache,
+    /// A Redis with a password on the host's own address, behind firewalld (fwd1).
+    Store,
 }
 
 /// gunicorn's plain-HTTP port (web2's app: DEBUG on, no app-layer limit).
@@ -1404,6 +1496,7 @@ mod tests {
             ("db1", "10.77.12.11"),
             ("cache1", "10.77.12.21"),
             ("dock1", "10.77.12.31"),
+            ("fwd1", "10.77.11.31"),
             ("leg1", "10.77.10.31"),
         ];
         assert_eq!(got.len(), want.len());
@@ -1426,7 +1519,7 @@ mod tests {
         };
         cfg.validate().unwrap();
         let hosts = cfg.hosts();
-        assert_eq!(hosts.len(), 12);
+        assert_eq!(hosts.len(), 13);
         assert_eq!(host(&hosts, "db1").address.to_string(), "10.88.12.11");
         assert_eq!(host(&hosts, "s003").address.to_string(), "10.88.16.12");
         assert!(host(&hosts, "s001").light);
@@ -1545,6 +1638,34 @@ mod tests {
                 .is_some()
         );
         assert!(crate::firewall::iptables::parse(LEGACY_RULES_V6).is_ok());
+    }
+
+    #[test]
+    fn firewalld_host_admits_ssh_from_admin_and_redis_too_widely() {
+        let cfg = LabConfig::default();
+        let hosts = cfg.hosts();
+        let fwd = host(&hosts, "fwd1");
+        assert_eq!(fwd.firewall, Firewall::Firewalld);
+        let d = fwd.expected_daemons();
+        let pos = |x| d.iter().position(|y| *y == x).unwrap();
+        assert!(pos(Daemon::Dbus) < pos(Daemon::Firewalld));
+        assert!(d.contains(&Daemon::Redis));
+        let files = firewalld_zones(&cfg);
+        let get = |n: &str| &files.iter().find(|(p, _)| p == n).unwrap().1;
+        assert!(get("firewalld.conf").contains("FirewallBackend=nftables\n"));
+        assert!(get("firewalld.conf").contains("DefaultZone=public\n"));
+        assert!(!get("zones/public.xml").contains("<service"));
+        let admin = get("zones/admin.xml");
+        assert!(admin.contains("<source address=\"10.77.9.0/24\"/>"));
+        assert!(admin.contains("<service name=\"ssh\"/>"));
+        let data = get("zones/labapp.xml");
+        assert!(
+            data.contains("<source address=\"10.77.0.0/16\"/>"),
+            "{data}"
+        );
+        assert!(data.contains("<service name=\"redis\"/>"));
+        // Overlapping sources go to the zone whose name sorts first: admin must.
+        assert!("admin" < FIREWALLD_DATA_ZONE);
     }
 
     #[test]

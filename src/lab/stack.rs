@@ -98,12 +98,19 @@ pub fn pg_bootstrap_sql() -> String {
 }
 
 /// redis.conf: cache1 on its private address without a password (the mistake); app1 on
-/// loopback with a password.
+/// loopback with a password; fwd1 on its private address with a password (its firewall is
+/// its mistake).
 pub fn redis_conf(role: StackRole, addr: Ipv4Addr) -> String {
     let mut s = String::from("# rampart lab\n");
     match role {
         StackRole::Cache => {
             let _ = writeln!(s, "bind {addr}\nprotected-mode no");
+        }
+        StackRole::Store => {
+            let _ = writeln!(
+                s,
+                "bind {addr}\nprotected-mode yes\nrequirepass {REDIS_PASSWORD}"
+            );
         }
         _ => {
             let _ = writeln!(
@@ -336,7 +343,7 @@ pub(super) fn configure(
                     .map_err(LabError::io(name, "chown", &p))?;
             }
         }
-        StackRole::Cache | StackRole::App => {
+        StackRole::Cache | StackRole::App | StackRole::Store => {
             write(
                 name,
                 &in_view(holder, "/etc/redis/redis.conf"),
@@ -552,6 +559,9 @@ mod tests {
         let app = redis_conf(StackRole::App, cfg.addr(11, 11));
         assert!(app.contains(&format!("requirepass {REDIS_PASSWORD}")));
         assert!(app.contains("bind 127.0.0.1 -::1"));
+        let store = redis_conf(StackRole::Store, cfg.addr(11, 31));
+        assert!(store.contains("bind 10.77.11.31\nprotected-mode yes\n"));
+        assert!(store.contains(&format!("requirepass {REDIS_PASSWORD}")));
     }
 
     #[test]

@@ -70,6 +70,10 @@ const PROGRAMS: &[(&str, &str)] = &[
     ),
     ("/usr/lib/python3.11/ensurepip/__init__.py", "python3-venv"),
     ("/usr/bin/setpriv", "util-linux"),
+    // fwd1: firewalld on its own system bus.
+    ("/usr/sbin/firewalld", "firewalld"),
+    ("/usr/bin/firewall-cmd", "firewalld"),
+    ("/usr/bin/dbus-daemon", "dbus"),
 ];
 
 /// Written before crowdsec's package is installed: a non-empty Central API credentials
@@ -870,6 +874,7 @@ fn make_host(ctx: &Ctx<'_>, h: &HostSpec) -> Result<u32, LabError> {
         "/run/rampart-lab",
         "/run/lock",
         "/run/wireguard",
+        "/run/dbus",
     ] {
         mkdir(name, &in_view(pid, d))?;
     }
@@ -1068,6 +1073,16 @@ fn configure_firewall(ctx: &Ctx<'_>, h: &HostSpec, pid: u32) -> Result<(), LabEr
                     .run()?;
             }
         }
+        Firewall::Firewalld => {
+            // Its permanent configuration; the daemon (ensure_daemons) loads it into nft.
+            for (rel, text) in config::firewalld_zones(ctx.cfg) {
+                let p = in_view(pid, &format!("/etc/firewalld/{rel}"));
+                if let Some(dir) = p.parent() {
+                    mkdir(name, dir)?;
+                }
+                write_file(name, &p, text.as_bytes(), 0o644)?;
+            }
+        }
         Firewall::None => {}
     }
     Ok(())
@@ -1247,6 +1262,18 @@ fn ensure_daemons(ctx: &Ctx<'_>, h: &HostSpec, holder: u32) -> Result<(), LabErr
             }
             Daemon::Dockerd => super::docker::start_dockerd(name, holder, &log)?,
             Daemon::DockerPostgres => super::docker::start_pg_container(name, holder, &log)?,
+            Daemon::Dbus => {
+                let child = Cmd::in_host(name, "start dbus", holder, "/usr/bin/dbus-daemon")
+                    .args(["--system", "--nofork", "--nopidfile"])
+                    .spawn_detached(&log)?;
+                record_pid(name, holder, d, child.id())?;
+            }
+            Daemon::Firewalld => {
+                let child = Cmd::in_host(name, "start firewalld", holder, "/usr/sbin/firewalld")
+                    .args(["--nofork", "--nopid"])
+                    .spawn_detached(&log)?;
+                record_pid(name, holder, d, child.id())?;
+            }
         }
         let started = sys::wait_until(Duration::from_secs(10), || {
             daemon_pid(cfg, name, holder, d).is_some()
@@ -1258,9 +1285,34 @@ fn ensure_daemons(ctx: &Ctx<'_>, h: &HostSpec, holder: u32) -> Result<(), LabErr
                 detail: format!("{} did not start (see {})", d.name(), log.display()),
             });
         }
+        if !daemon_ready(name, holder, d) {
+            return Err(LabError::Failed {
+                host: name.into(),
+                stage: "start daemon",
+                detail: format!("{} did not become ready (see {})", d.name(), log.display()),
+            });
+        }
         note(ctx.made, format!("started {} on {name}", d.name()));
     }
     Ok(())
+}
+
+/// Waits (bounded) until a freshly started daemon does its job, where its pid alone does not
+/// say so: the bus socket exists; firewalld has loaded its zones into nft (`--state` says
+/// `running` only then).
+fn daemon_ready(name: &str, holder: u32, d: Daemon) -> bool {
+    match d {
+        Daemon::Dbus => {
+            let sock = in_view(holder, "/run/dbus/system_bus_socket");
+            sys::wait_until(Duration::from_secs(10), || sock.exists())
+        }
+        Daemon::Firewalld => sys::wait_until(Duration::from_secs(30), || {
+            Cmd::in_host(name, "firewalld state", holder, "/usr/bin/firewall-cmd")
+                .arg("--state")
+                .succeeds()
+        }),
+        _ => true,
+    }
 }
 
 fn record_pid(host: &str, holder: u32, d: Daemon, pid: u32) -> Result<(), LabError> {

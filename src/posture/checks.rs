@@ -422,7 +422,17 @@ fn verdict_evidence(fw: &Firewall, src: IpAddr, proto: &Protocol, port: u16) -> 
         return format!("from {src}: {}", v.path_label());
     }
     match fw.rule_of(&v) {
-        Some(rule) => format!("from {src}: {}", describe_rule(rule)),
+        Some(rule) => {
+            let mut s = format!("from {src}: {}", describe_rule(rule));
+            // firewalld's own words for the zone the rule belongs to.
+            if let Some(fwd) = &fw.firewalld
+                && rule.origin.table.ends_with(" firewalld")
+                && let Some(zone) = fwd.zone_of_chain(&rule.origin.chain)
+            {
+                s.push_str(&format!("; {}", fwd.explain(zone, port, proto.label())));
+            }
+            s
+        }
         None => format!("from {src}: admitted by {:?}", v.decided_by),
     }
 }

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 
 /// The hosts of the default lab: name and inventory address.
-pub const HOSTS: [(&str, &str); 9] = [
+pub const HOSTS: [(&str, &str); 10] = [
     ("edge", "10.77.0.10"),
     ("web1", "10.77.10.11"),
     ("web2", "10.77.10.12"),
@@ -29,11 +29,12 @@ pub const HOSTS: [(&str, &str); 9] = [
     ("db1", "10.77.12.11"),
     ("cache1", "10.77.12.21"),
     ("dock1", "10.77.12.31"),
+    ("fwd1", "10.77.11.31"),
     ("leg1", "10.77.10.31"),
 ];
 
 /// The private hosts (everything but the bastion).
-pub const PRIVATE_HOSTS: [(&str, &str); 8] = [
+pub const PRIVATE_HOSTS: [(&str, &str); 9] = [
     ("web1", "10.77.10.11"),
     ("web2", "10.77.10.12"),
     ("vpn1", "10.77.10.20"),
@@ -41,6 +42,7 @@ pub const PRIVATE_HOSTS: [(&str, &str); 8] = [
     ("db1", "10.77.12.11"),
     ("cache1", "10.77.12.21"),
     ("dock1", "10.77.12.31"),
+    ("fwd1", "10.77.11.31"),
     ("leg1", "10.77.10.31"),
 ];
 
