@@ -10,7 +10,7 @@ use rampart::ssh::command::parse_frames;
 use rampart::state::{Decision, HostState, KnownService, Manager, Policy, Protocol};
 
 /// When the frames were captured (Unix seconds); certificates' days left count from here.
-const CAPTURED_AT: i64 = 1_796_540_089;
+const CAPTURED_AT: i64 = 1_796_542_509;
 
 fn load(host: &str) -> HostState {
     let dir = format!(

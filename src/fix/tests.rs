@@ -534,3 +534,74 @@ fn firewalld_guard_refuses_moving_the_admin_segment_out_of_its_zone() {
     assert!(matches!(e, FixError::Lockout { .. }), "{e}");
     assert!(e.to_string().contains("10.77.9.10"), "{e}");
 }
+
+#[test]
+fn docker_user_restrict_lets_the_app_segment_and_the_containers_in_then_drops() {
+    // dock1's real state: lab-pg publishes 5432 on every address, Docker's DOCKER-USER is
+    // empty but for its RETURN; the db role allows 5432 from the app segment.
+    let st = load("dock1");
+    let p = plan(
+        &inv(),
+        &st,
+        "docker-user-restrict",
+        &kv(&["port=5432"]),
+        &bastion(),
+    )
+    .unwrap();
+    let tail = "'-p' 'tcp' '-m' 'conntrack' '--ctorigdstport' '5432' '--ctdir' 'ORIGINAL' \
+                '-m' 'comment' '--comment' 'rampart-docker-user-restrict'";
+    assert_eq!(
+        texts(&p),
+        [
+            format!(
+                "'iptables-nft' '-w' '-I' 'DOCKER-USER' '1' '-s' '10.77.11.0/24' {tail} '-j' 'RETURN'"
+            ),
+            format!(
+                "'iptables-nft' '-w' '-I' 'DOCKER-USER' '2' '-s' '172.17.0.0/16' {tail} '-j' 'RETURN'"
+            ),
+            format!("'iptables-nft' '-w' '-I' 'DOCKER-USER' '3' {tail} '-j' 'DROP'"),
+        ]
+    );
+    assert_eq!(
+        p.rollback.as_ref().map(|r| r.kind),
+        Some(RollbackKind::DockerUser)
+    );
+    // The simulated ruleset no longer lets the world or the dmz in, and still the app.
+    let spec = crate::fix::catalogue::FIXES
+        .iter()
+        .find(|f| f.id == "docker-user-restrict")
+        .unwrap();
+    let inventory = inv();
+    let sim = super::build::build(
+        spec,
+        &super::build::Input {
+            inv: &inventory,
+            host: inventory.hosts.iter().find(|h| h.name == "dock1").unwrap(),
+            state: &st,
+            params: &super::params::parse(spec, &kv(&["port=5432"])).unwrap(),
+            sources: &bastion(),
+            now: 1_796_542_509,
+        },
+    )
+    .unwrap()
+    .simulated
+    .unwrap();
+    let at = |a: &str| {
+        sim.admits(a.parse().unwrap(), Protocol::Tcp, 5432)
+            .admitted()
+    };
+    assert!(!at("203.0.113.7"));
+    assert!(!at("10.77.10.11"));
+    assert!(at("10.77.11.11"));
+    // A port no container publishes is refused before anything is built.
+    let e = plan(
+        &inv(),
+        &st,
+        "docker-user-restrict",
+        &kv(&["port=6379"]),
+        &bastion(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no running container publishes 6379/tcp"), "{e}");
+}
