@@ -607,7 +607,14 @@ async fn max_sessions_1_and_max_startups_2_still_complete() {
     for i in 0..3 {
         let d = dir.path().join(format!("t{i}"));
         std::fs::create_dir(&d).unwrap();
-        let tr = Transport::new(&inv, options(&inv, &d)).unwrap();
+        // What is tested is that everything completes, not how fast: a loaded machine (ten
+        // lab hosts on two cores) may take longer than the lab's 5 s to answer a channel
+        // open that db1's MaxSessions 1 queues behind another.
+        let opts = TransportOptions {
+            connect_timeout: Duration::from_secs(20),
+            ..options(&inv, &d)
+        };
+        let tr = Transport::new(&inv, opts).unwrap();
         jobs.push(tokio::spawn(async move {
             let hosts = tr.hosts();
             let (a, b) = tokio::join!(

@@ -89,7 +89,7 @@ fn prometheus_scrapes_two_rampart_instances_and_a_rule_fires() {
     let dir = tempfile::tempdir().unwrap();
     let halves = [
         ("front", vec!["web1", "web2", "vpn1", "leg1"]),
-        ("back", vec!["app1", "db1", "cache1"]),
+        ("back", vec!["app1", "db1", "cache1", "dock1", "fwd1"]),
     ];
     let mut watchers = Vec::new();
     let mut targets = Vec::new();

@@ -666,8 +666,15 @@ fn ensure_network(cfg: &LabConfig, hosts: &[HostSpec], made: &Made) -> Result<()
     for h in hosts {
         let ns = cfg.netns(&h.name);
         ensure_netns(cfg, &h.name, made)?;
-        // Only the router forwards; the bastion in particular must not route.
-        sysctl(&h.name, &ns, "net.ipv4.ip_forward=0")?;
+        // Only the router forwards; the bastion in particular must not route. The Docker
+        // host forwards to its containers, as dockerd itself sets it when it starts (set here
+        // too, or a warm `lab up` would cut every published port off).
+        let forward = if h.runs_docker() {
+            "net.ipv4.ip_forward=1"
+        } else {
+            "net.ipv4.ip_forward=0"
+        };
+        sysctl(&h.name, &ns, forward)?;
         if h.is_bastion() {
             let up = cfg.uplink();
             if !link_exists(Some(&ns), "eth0") {
