@@ -22,36 +22,6 @@ const DOCK: &str = "dock1";
 const DOCK_ADDR: &str = "10.77.12.31";
 const DB_PASSWORD: &str = "rpl-planted-dock-pw-71be0c";
 
-impl Env {
-    /// The host's findings in a fresh audit, as JSON values.
-    fn findings(&self, host: &str) -> Vec<serde_json::Value> {
-        let out = self.dir.path().join("audit.json");
-        let o = self.run(&[
-            "audit",
-            "--format",
-            "json",
-            "--hosts",
-            host,
-            "--no-history",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert!(
-            matches!(o.status.code(), Some(0 | 1)),
-            "audit {host}: {o:?}"
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["host"] == host)
-            .cloned()
-            .collect()
-    }
-}
-
 fn find<'a>(fs: &'a [serde_json::Value], check: &str) -> Option<&'a serde_json::Value> {
     fs.iter().find(|f| f["check"] == check)
 }

@@ -39,30 +39,8 @@ impl Env {
 
     /// The check IDs of the host's findings in a fresh audit.
     fn audit(&self, host: &str) -> Vec<String> {
-        let out = self.dir.path().join("audit.json");
-        let o = self
-            .rampart(&[
-                "audit",
-                "--format",
-                "json",
-                "--hosts",
-                host,
-                "-o",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            matches!(o.status.code(), Some(0 | 1)),
-            "audit {host}: {o:?}"
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        v["findings"]
-            .as_array()
-            .unwrap()
+        self.findings(host)
             .iter()
-            .filter(|f| f["host"] == host)
             .map(|f| f["check"].as_str().unwrap().to_string())
             .collect()
     }

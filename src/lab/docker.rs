@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::LabError;
 use super::config::{Daemon, in_view};
+use super::stack::{ids, write};
 use super::sys::{self, Cmd};
 
 /// The host that runs Docker.
@@ -125,37 +126,6 @@ pub(super) fn start_dockerd(host: &str, holder: u32, log: &Path) -> Result<(), L
         .args(["--iptables=true", "--userland-proxy=true"])
         .spawn_detached(log)?;
     Ok(())
-}
-
-fn write(host: &str, path: &Path, data: &[u8], mode: u32) -> Result<(), LabError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(LabError::io(host, "mkdir", dir))?;
-    }
-    fs::write(path, data).map_err(LabError::io(host, "write", path))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(LabError::io(host, "chmod", path))
-}
-
-/// The uid and gid of a system user, from the machine's /etc/passwd.
-fn ids(host: &str, user: &str) -> Result<(u32, u32), LabError> {
-    let passwd = fs::read_to_string("/etc/passwd").map_err(LabError::io(
-        host,
-        "read /etc/passwd",
-        Path::new("/etc/passwd"),
-    ))?;
-    passwd
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 3 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-        })
-        .flatten()
-        .ok_or_else(|| LabError::Failed {
-            host: host.into(),
-            stage: "system user",
-            detail: format!("no user {user:?} in /etc/passwd (is its package installed?)"),
-        })
 }
 
 /// The image: an almost empty root (the host's /usr is mounted read-only at run time), made

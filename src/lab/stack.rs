@@ -247,7 +247,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 // ---------------------------------------------------------------------------------------
 // steps of `lab up`
 
-fn write(host: &str, path: &Path, data: &[u8], mode: u32) -> Result<(), LabError> {
+pub(super) fn write(host: &str, path: &Path, data: &[u8], mode: u32) -> Result<(), LabError> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(LabError::io(host, "mkdir", dir))?;
@@ -258,7 +258,7 @@ fn write(host: &str, path: &Path, data: &[u8], mode: u32) -> Result<(), LabError
 }
 
 /// uid and gid of a system user, from the machine's /etc/passwd (the hosts share it).
-fn ids(host: &str, user: &str) -> Result<(u32, u32), LabError> {
+pub(super) fn ids(host: &str, user: &str) -> Result<(u32, u32), LabError> {
     let passwd = fs::read_to_string("/etc/passwd").map_err(LabError::io(
         host,
         "passwd",

@@ -376,6 +376,34 @@ impl Scratch {
         c
     }
 
+    /// The host's findings in a fresh `audit --format json --hosts HOST` (exit 0 or 1).
+    pub fn findings(&self, host: &str) -> Vec<serde_json::Value> {
+        let out = self.dir.path().join("audit.json");
+        let o = self.run(&[
+            "audit",
+            "--format",
+            "json",
+            "--hosts",
+            host,
+            "-o",
+            out.to_str().expect("utf-8 scratch path"),
+        ]);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "audit {host}: {o:?}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).expect("the audit's report"))
+                .expect("the report is JSON");
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["host"] == host)
+            .cloned()
+            .collect()
+    }
+
     /// Runs it, echoing the command and its output to the test's log.
     pub fn run(&self, args: &[&str]) -> Output {
         let out = self.rampart(args).output().expect("run rampart");

@@ -184,9 +184,20 @@ pub(super) fn docker_user_restrict(
 
     let program = iptables(backend);
     let mut sim = Sim::new(fw);
-    let mut pos = 0usize;
-    let with_match = |c: MutatingCommand| {
-        c.arg("-p")
+    // One inserted rule: `-I DOCKER-USER POS [-s NET] MATCH -j RETURN|DROP`, in the plan and
+    // in the simulated ruleset alike.
+    let mut insert = |what: String, src: Option<IpNet>, action: Action| {
+        let pos = b.steps.len() + 1;
+        let mut c = MutatingCommand::new("docker-user-restrict", program)
+            .arg("-w")
+            .arg("-I")
+            .arg("DOCKER-USER")
+            .number(pos as u64);
+        if let Some(n) = src {
+            c = c.arg("-s").net(n);
+        }
+        let c = c
+            .arg("-p")
             .arg(proto.as_str())
             .arg("-m")
             .arg("conntrack")
@@ -198,54 +209,34 @@ pub(super) fn docker_user_restrict(
             .arg("comment")
             .arg("--comment")
             .arg(COMMENT)
+            .arg("-j")
+            .arg(if action == Action::Drop {
+                "DROP"
+            } else {
+                "RETURN"
+            });
+        b.steps.push(Step { what, command: c });
+        sim.insert(chain, pos - 1, rule(backend, src, &protocol, port, action));
     };
     // The allowed sources first, then the drop after them: never a moment when the app
     // segment is cut off.
     for (n, why) in &allowed {
-        pos += 1;
-        b.steps.push(Step {
-            what: format!(
+        insert(
+            format!(
                 "DOCKER-USER: let {n} ({why}) reach published {port}/{} (on to Docker's rules)",
                 proto.as_str()
             ),
-            command: with_match(
-                MutatingCommand::new("docker-user-restrict", program)
-                    .arg("-w")
-                    .arg("-I")
-                    .arg("DOCKER-USER")
-                    .number(pos as u64)
-                    .arg("-s")
-                    .net(*n),
-            )
-            .arg("-j")
-            .arg("RETURN"),
-        });
-        sim.insert(
-            chain,
-            pos - 1,
-            rule(backend, Some(*n), &protocol, port, Action::Return),
+            Some(*n),
+            Action::Return,
         );
     }
-    pos += 1;
-    b.steps.push(Step {
-        what: format!(
+    insert(
+        format!(
             "DOCKER-USER: drop everyone else's connections to published {port}/{}",
             proto.as_str()
         ),
-        command: with_match(
-            MutatingCommand::new("docker-user-restrict", program)
-                .arg("-w")
-                .arg("-I")
-                .arg("DOCKER-USER")
-                .number(pos as u64),
-        )
-        .arg("-j")
-        .arg("DROP"),
-    });
-    sim.insert(
-        chain,
-        pos - 1,
-        rule(backend, None, &protocol, port, Action::Drop),
+        None,
+        Action::Drop,
     );
     b.notes.push(format!(
         "published by {}; allowed: {} ({})",
