@@ -675,6 +675,10 @@ fn ensure_network(cfg: &LabConfig, hosts: &[HostSpec], made: &Made) -> Result<()
             "net.ipv4.ip_forward=0"
         };
         sysctl(&h.name, &ns, forward)?;
+        // Every refused connection gets its ICMP answer: the kernel's per-peer limit (a burst
+        // of 6, then one a second) would otherwise turn a firewall's reject into a silent
+        // drop when one source tries many ports, as the kernel agreement test does.
+        sysctl(&h.name, &ns, "net.ipv4.icmp_ratelimit=0")?;
         if h.is_bastion() {
             let up = cfg.uplink();
             if !link_exists(Some(&ns), "eth0") {
