@@ -95,7 +95,13 @@ impl Tmux {
 
     /// Waits until the screen satisfies `pred`, or fails with the last screen.
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(40);
+        self.wait_for_secs(what, 40, pred)
+    }
+
+    /// [`Tmux::wait_for`] with its own bound, for what takes whole refresh rounds of the
+    /// full lab on a loaded machine.
+    pub fn wait_for_secs(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let s = self.screen();
             if pred(&s) {
