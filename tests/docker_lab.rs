@@ -17,6 +17,7 @@ mod common;
 
 use common::Lab;
 use common::Scratch as Env;
+use std::process::Output;
 
 const DOCK: &str = "dock1";
 const DOCK_ADDR: &str = "10.77.12.31";
@@ -118,6 +119,20 @@ impl Drop for PutBack<'_> {
     }
 }
 
+/// `rampart fix --host dock1 --fix docker-user-restrict --param port=5432 MODE`.
+fn restrict_5432(env: &Env, mode: &str) -> Output {
+    env.run(&[
+        "fix",
+        "--host",
+        DOCK,
+        "--fix",
+        "docker-user-restrict",
+        "--param",
+        "port=5432",
+        mode,
+    ])
+}
+
 fn docker_user(lab: &Lab) -> String {
     let o = lab.exec(DOCK, "iptables-nft", &["-w", "-S", "DOCKER-USER"]);
     assert!(o.status.success(), "{o:?}");
@@ -151,16 +166,7 @@ fn a_docker_published_database_is_exposed_the_kernel_agrees_and_the_fix_closes_i
     logs_in(&lab, "app1");
 
     // The fix: a readable plan first (dry run sends nothing).
-    let dry = env.run(&[
-        "fix",
-        "--host",
-        DOCK,
-        "--fix",
-        "docker-user-restrict",
-        "--param",
-        "port=5432",
-        "--dry-run",
-    ]);
+    let dry = restrict_5432(&env, "--dry-run");
     assert!(dry.status.success(), "{dry:?}");
     let plan = String::from_utf8_lossy(&dry.stdout);
     assert!(plan.contains("DOCKER-USER"), "{plan}");
@@ -171,16 +177,7 @@ fn a_docker_published_database_is_exposed_the_kernel_agrees_and_the_fix_closes_i
         "a dry run changed DOCKER-USER"
     );
 
-    let first = env.run(&[
-        "fix",
-        "--host",
-        DOCK,
-        "--fix",
-        "docker-user-restrict",
-        "--param",
-        "port=5432",
-        "--yes",
-    ]);
+    let first = restrict_5432(&env, "--yes");
     assert!(first.status.success(), "{first:?}");
     assert!(
         String::from_utf8_lossy(&first.stderr).contains("verified"),
@@ -195,16 +192,7 @@ fn a_docker_published_database_is_exposed_the_kernel_agrees_and_the_fix_closes_i
     logs_in(&lab, "app1");
 
     // A second run sends nothing.
-    let second = env.run(&[
-        "fix",
-        "--host",
-        DOCK,
-        "--fix",
-        "docker-user-restrict",
-        "--param",
-        "port=5432",
-        "--yes",
-    ]);
+    let second = restrict_5432(&env, "--yes");
     assert!(second.status.success(), "{second:?}");
     let out = String::from_utf8_lossy(&second.stdout);
     assert!(out.contains("already in place: nothing to send"), "{out}");
@@ -280,4 +268,40 @@ fn the_guard_refuses_a_fix_that_would_cut_ssh_on_dock1() {
     assert!(err.contains("lock"), "{err}");
     // Nothing changed: SSH through the bastion still works.
     assert_eq!(lab.ssh_ok(DOCK, "echo up").trim(), "up");
+}
+
+/// The containers probe as a user Docker refuses (not root, not in the docker group): the
+/// host says "permission denied", and rampart reports that, not "no containers".
+#[test]
+fn a_user_docker_refuses_gets_permission_denied_not_an_empty_list() {
+    let lab = common::ensure_lab();
+    let probe = rampart::collect::probes::PROBES
+        .iter()
+        .find(|p| p.name() == "containers")
+        .expect("the containers probe");
+    let (_, script) = probe.probes()[0];
+    let out = lab.exec(DOCK, "runuser", &["-u", "nobody", "--", "sh", "-c", script]);
+    let frame = rampart::ssh::command::Frame {
+        name: "containers".into(),
+        exit_status: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    };
+    let st = rampart::collect::probes::state_from_frames(DOCK, &[frame]);
+    match &st.containers {
+        rampart::state::Probed::PermissionDenied { stage, message } => {
+            assert_eq!(stage, "containers");
+            assert!(
+                message.contains("permission denied while trying to connect"),
+                "{message}"
+            );
+        }
+        other => panic!("expected permission denied, got {other:?}"),
+    }
+    // The same probe as root sees the container.
+    let out = lab.exec(DOCK, "sh", &["-c", script]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"name\":\"/lab-pg\""),
+        "{out:?}"
+    );
 }

@@ -605,3 +605,39 @@ fn docker_user_restrict_lets_the_app_segment_and_the_containers_in_then_drops() 
     .to_string();
     assert!(e.contains("no running container publishes 6379/tcp"), "{e}");
 }
+
+/// The posture findings of one lab host's collected state, with the shipped inventory.
+fn findings_of(host: &str) -> Vec<crate::posture::Finding> {
+    let fleet = crate::state::FleetState {
+        hosts: vec![load(host)],
+    };
+    let mut opts = crate::posture::checks::CheckOptions::new(1_800_000_000);
+    opts.alertmanager_ok = Some(true);
+    crate::posture::checks::evaluate(&inv(), &fleet, &opts)
+}
+
+#[test]
+fn a_database_let_in_by_a_container_publish_points_to_docker_user() {
+    // dock1: PostgreSQL in a container published on 5432; ufw allows 5432 from app only,
+    // Docker's NAT comes first. The finding's fix must be DOCKER-USER, not the host's rules.
+    let dock = findings_of("dock1");
+    let seg = dock
+        .iter()
+        .find(|f| f.check == "SEG-DB-EXPOSED")
+        .unwrap_or_else(|| panic!("no SEG-DB-EXPOSED on dock1: {dock:#?}"));
+    assert_eq!(seg.fix.as_deref(), Some("docker-user-restrict"), "{seg:#?}");
+    assert!(
+        dock.iter().any(|f| f.check == "FW-CONTAINER-BYPASS"),
+        "{dock:#?}"
+    );
+    // A database reached through the host's own INPUT rules keeps the host-firewall fix.
+    for host in ["db1", "cache1", "leg1", "fwd1"] {
+        for f in findings_of(host) {
+            assert_ne!(
+                f.fix.as_deref(),
+                Some("docker-user-restrict"),
+                "{host}: {f:#?}"
+            );
+        }
+    }
+}

@@ -195,6 +195,9 @@ struct Exposure {
     listener: Listener,
     source: IpAddr,
     evidence: Vec<String>,
+    /// Some source reached the port through prerouting NAT to another address (a
+    /// container's publish), not through the host's INPUT path.
+    forwarded: bool,
 }
 
 /// "anywhere" for the world samples, else the address.
@@ -299,13 +302,13 @@ fn describe_listener(l: &Listener) -> String {
 }
 
 /// Every port a running container publishes on the host, with its container.
-fn published_ports(state: &HostState) -> Vec<(PublishedPort, Container)> {
+fn published_ports(state: &HostState) -> Vec<(&PublishedPort, &Container)> {
     let Probed::Ok(cs) = &state.containers else {
         return Vec::new();
     };
     cs.iter()
         .filter(|c| c.running)
-        .flat_map(|c| c.published.iter().map(move |p| (p.clone(), c.clone())))
+        .flat_map(|c| c.published.iter().map(move |p| (p, c)))
         .collect()
 }
 
@@ -331,7 +334,7 @@ fn container_bypass(
     name: &str,
     policy: &HostPolicy,
     fw: &Firewall,
-    published: &[(PublishedPort, Container)],
+    published: &[(&PublishedPort, &Container)],
     samples: &[IpAddr],
     out: &mut Vec<Finding>,
 ) {
@@ -467,16 +470,23 @@ fn nat_entry_ports(fw: &Firewall) -> Vec<u16> {
 
 /// The port through which a new connection from `src` reaches listener `l`: its own
 /// port when admitted there, else a NAT entry port whose translation lands on it.
-fn entry_port(fw: &Firewall, src: IpAddr, l: &Listener, nat_ports: &[u16]) -> Option<u16> {
-    if fw.admits(src, l.protocol.clone(), l.port).admitted() {
-        return Some(l.port);
+/// The port by which `src` reaches the listener (its own, or one NAT'ed to it), and whether
+/// the packet was sent on to another address by prerouting NAT (a container's publish).
+fn entry_port(fw: &Firewall, src: IpAddr, l: &Listener, nat_ports: &[u16]) -> Option<(u16, bool)> {
+    let v = fw.admits(src, l.protocol.clone(), l.port);
+    if v.admitted() {
+        return Some((l.port, v.forwarded.is_some()));
     }
-    nat_ports.iter().copied().find(|&q| {
-        q != l.port && {
-            let v = fw.admits(src, l.protocol.clone(), q);
-            v.admitted() && v.forwarded.is_none() && v.local_port == Some(l.port)
-        }
-    })
+    nat_ports
+        .iter()
+        .copied()
+        .find(|&q| {
+            q != l.port && {
+                let v = fw.admits(src, l.protocol.clone(), q);
+                v.admitted() && v.forwarded.is_none() && v.local_port == Some(l.port)
+            }
+        })
+        .map(|q| (q, false))
 }
 
 fn firewall_checks(
@@ -554,7 +564,7 @@ fn firewall_checks(
             if allowed_segs.is_some_and(|segs| in_segments(inv, segs, *src)) {
                 continue;
             }
-            let Some(entry) = entry_port(fw, *src, l, &nat_ports) else {
+            let Some((entry, forwarded)) = entry_port(fw, *src, l, &nat_ports) else {
                 continue;
             };
             let key = (l.protocol.label().to_string(), l.port);
@@ -578,8 +588,10 @@ fn firewall_checks(
                     listener: l.clone(),
                     source: *src,
                     evidence,
+                    forwarded: false,
                 }
             });
+            e.forwarded |= forwarded;
             if e.evidence.len() < 4 {
                 e.evidence.push(if entry == l.port {
                     verdict_evidence(fw, *src, &l.protocol, l.port)
@@ -661,13 +673,10 @@ fn firewall_checks(
             f.evidence = e.evidence.clone();
             // Let in past the firewall by a container's publish: the host's own rules are
             // not what to change (Docker's NAT comes first), DOCKER-USER is.
-            let via_container = published
-                .iter()
-                .any(|(p, _)| p.host_port == *port && p.protocol.label() == proto)
-                && fw
-                    .admits(e.source, e.listener.protocol.clone(), *port)
-                    .forwarded
-                    .is_some();
+            let via_container = e.forwarded
+                && published
+                    .iter()
+                    .any(|(p, _)| p.host_port == *port && p.protocol.label() == proto);
             if via_container {
                 f.fix = Some("docker-user-restrict".to_string());
                 f = f.param("proto", proto.clone());
