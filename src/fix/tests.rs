@@ -566,6 +566,18 @@ fn the_legacy_guard_refuses_closing_ssh_and_a_second_run_is_empty() {
     .unwrap();
     assert!(p.is_noop(), "{:?}", texts(&p));
     assert!(p.sequence().is_empty());
+    // 80 is let in over both families: a drop in each family's legacy INPUT.
+    let p = plan(&inv, &leg1, "fw-close-port", &kv(&["port=80"]), &bastion()).unwrap();
+    let t = texts(&p);
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert!(
+        t[0].starts_with("'iptables-legacy' '-w' '-I' 'INPUT' '1'"),
+        "{t:?}"
+    );
+    assert!(
+        t[1].starts_with("'ip6tables-legacy' '-w' '-I' 'INPUT' '1'"),
+        "{t:?}"
+    );
     // A port nothing lets in: nothing to do either.
     let p = plan(&inv, &leg1, "fw-close-port", &kv(&["port=23"]), &bastion()).unwrap();
     assert!(p.is_noop(), "{:?}", texts(&p));

@@ -234,3 +234,48 @@ pub(super) fn close_port(
     b.simulated = Some(sim.fw);
     Ok(b)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::firewall::assemble::{Inputs, assemble};
+    use crate::state::Probed;
+
+    /// The rule the guard simulates is the rule the collector reads back after the command:
+    /// the line as `iptables-legacy-save` prints the inserted rule, through the same parser.
+    #[test]
+    fn the_simulated_drop_is_what_iptables_legacy_save_reads_back() {
+        let save = "*filter\n:INPUT ACCEPT [0:0]\n\
+                    -A INPUT ! -i lo -p tcp -m tcp --dport 9100 -m conntrack --ctstate NEW \
+                    -m comment --comment rampart:fw-close-port -j DROP\nCOMMIT\n";
+        let fw = assemble(&Inputs {
+            iptables_legacy: Probed::Ok(save),
+            ..Inputs::default()
+        });
+        let read = fw
+            .rules
+            .iter()
+            .find(|r| r.comment.as_deref() == Some(COMMENT))
+            .unwrap();
+        let ours = drop_rule(Family::V4, Proto::Tcp, 9100);
+        assert_eq!(read.action, ours.action);
+        assert_eq!(read.protocol, ours.protocol);
+        assert_eq!(read.dports, ours.dports);
+        assert_eq!(read.interface, ours.interface);
+        assert_eq!(read.ct_states, ours.ct_states);
+        assert_eq!(read.manager, ours.manager);
+        assert!(read.unmodelled.is_empty(), "{read:?}");
+        // And the command says the same words.
+        let c = drop_command(Family::V4, Proto::Tcp, 9100).render(false);
+        assert!(
+            c.contains(
+                "'!' '-i' 'lo' '-p' 'tcp' '--dport' '9100' '-m' 'conntrack' '--ctstate' 'NEW'"
+            ),
+            "{c}"
+        );
+        // Bad input never panics: port 0 and UDP build too.
+        let c = drop_command(Family::V6, Proto::Udp, 0).render(false);
+        assert!(c.starts_with("'ip6tables-legacy'"), "{c}");
+    }
+}
