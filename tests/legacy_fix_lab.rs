@@ -65,21 +65,9 @@ fn input(lab: &Lab) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A TCP connect from `from`'s namespace to leg1: "connected" or the error's name.
+/// A TCP connect from `from`'s namespace to leg1.
 fn connect(lab: &Lab, from: &str, port: u16) -> String {
-    let o = lab.exec(
-        from,
-        "python3",
-        &[
-            "-c",
-            "import socket, sys\n\
-             try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close(); print('connected')\n\
-             except OSError as e:\n    print(type(e).__name__)",
-            ADDR,
-            &port.to_string(),
-        ],
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    lab.connect(from, ADDR, port)
 }
 
 fn fix(env: &Env, port: &str, extra: &str) -> Output {
