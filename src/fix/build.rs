@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 mod docker;
 mod firewalld;
+mod legacy;
 mod stack;
 
 use ipnet::IpNet;
@@ -581,7 +582,8 @@ fn editable(r: &Rule, port: u16) -> Result<Editable, String> {
         });
     }
     Err(format!(
-        "rule {} is managed by {}; rampart rewrites ufw and nftables rules only",
+        "rule {} is managed by {}; rampart rewrites ufw and nftables rules only (and closes \
+         ports of a host whose filter is iptables-legacy's own with fw-close-port)",
         describe_rule(r),
         r.manager.label()
     ))
@@ -657,6 +659,9 @@ fn close_port(spec: &'static FixSpec, i: &Input<'_>) -> Result<Built, FixError> 
         ssh,
     );
     let culprits = port_rules(fw, proto, port);
+    if legacy::owns(i, fw, &culprits, proto, port) {
+        return legacy::close_port(spec, i, fw, &culprits, b);
+    }
     if culprits.is_empty() {
         b.notes.push(format!(
             "{}: no allow rule for {port}/{}: nothing to do",

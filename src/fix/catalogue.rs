@@ -106,14 +106,14 @@ pub static FIXES: &[FixSpec] = &[
     },
     FixSpec {
         id: "fw-close-port",
-        title: "remove the allow rule(s) that let a port in",
+        title: "remove the allow rule(s) that let a port in (on an iptables-legacy host: drop new connections to it first in INPUT)",
         resolves: &["FW-EXPOSED-PORT", "FW-STALE-RULE"],
         risk: Risk::High,
         rollback_timer: true,
         params: &[PORT, PROTO],
-        preconditions: "the port is let in by ufw or nftables rules (not by a default-accept policy: run fw-enable-default-deny first); each rule is simple (one port, at most one source)",
+        preconditions: "the port is let in by ufw or nftables rules (not by a default-accept policy: run fw-enable-default-deny first); each rule is simple (one port, at most one source); or the host's filter is iptables-legacy's own (no manager) and the port is delivered locally, not translated to another one",
         verification: "re-collect: the port is no longer let in from outside, no FW-EXPOSED-PORT / FW-STALE-RULE for it",
-        rollback: "the saved firewall state, restored by the host's timer",
+        rollback: "the saved firewall state (iptables-legacy: the saved tables, restored with iptables-legacy-restore), restored by the host's timer",
     },
     FixSpec {
         id: "fw-restrict-to-segment",

@@ -31,6 +31,9 @@ pub enum RollbackKind {
     /// firewalld's permanent configuration (`/etc/firewalld`), then `firewall-cmd --reload`,
     /// which also drops every runtime change made since.
     Firewalld,
+    /// The iptables-legacy tables (IPv4, and IPv6 when they are loaded), restored whole with
+    /// `iptables-legacy-restore` from what `iptables-legacy-save` printed.
+    IptablesLegacy,
 }
 
 impl RollbackKind {
@@ -41,6 +44,7 @@ impl RollbackKind {
             RollbackKind::Sshd => SAVE_SSHD,
             RollbackKind::DockerUser => SAVE_DOCKER_USER,
             RollbackKind::Firewalld => SAVE_FIREWALLD,
+            RollbackKind::IptablesLegacy => SAVE_IPTABLES_LEGACY,
         }
     }
 
@@ -51,6 +55,7 @@ impl RollbackKind {
             RollbackKind::Sshd => RESTORE_SSHD,
             RollbackKind::DockerUser => RESTORE_DOCKER_USER,
             RollbackKind::Firewalld => RESTORE_FIREWALLD,
+            RollbackKind::IptablesLegacy => RESTORE_IPTABLES_LEGACY,
         }
     }
 
@@ -72,6 +77,7 @@ impl RollbackKind {
             RollbackKind::Sshd => "sshd drop-ins",
             RollbackKind::DockerUser => "DOCKER-USER rules",
             RollbackKind::Firewalld => "firewalld configuration (permanent and runtime)",
+            RollbackKind::IptablesLegacy => "iptables-legacy tables",
         }
     }
 }
@@ -173,6 +179,23 @@ $t -w -S DOCKER-USER 2>/dev/null | grep -F -e rampart-docker-user-restrict | gre
 { echo '*filter'; sed 's/^-A /-D /' \"$d/added-$t\"; echo COMMIT; } | $t-restore -w --noflush || exit 1\n\
 done\n";
 
+/// Saves the iptables-legacy tables; the IPv6 ones only when `ip6tables-legacy-save` prints
+/// a table (the module may not be loaded, and restoring nothing is not restoring).
+const SAVE_IPTABLES_LEGACY: &str = script!(
+    "set -e; mkdir -p \"$d\"; rm -f \"$d/legacy.v4\" \"$d/legacy.v6\"; \
+     iptables-legacy-save > \"$d/legacy.v4\"; \
+     if ip6tables-legacy-save > \"$d/legacy.v6\" 2>/dev/null && grep -q '^\\*' \"$d/legacy.v6\"; then :; \
+     else rm -f \"$d/legacy.v6\"; fi; \
+     cat > \"$d/restore.sh\"; echo \"saved the iptables-legacy tables in $d\""
+);
+
+/// Puts back every saved table whole (`iptables-legacy-restore` without `--noflush`
+/// replaces each table the file names, rules and chains, and leaves the others alone).
+const RESTORE_IPTABLES_LEGACY: &str = "PATH=$PATH:/usr/sbin:/sbin; d=/var/lib/rampart/fix/$1\n\
+[ -s \"$d/legacy.v4\" ] || exit 1\n\
+iptables-legacy-restore -w < \"$d/legacy.v4\" || exit 1\n\
+if [ -f \"$d/legacy.v6\" ]; then ip6tables-legacy-restore -w < \"$d/legacy.v6\" || exit 1; fi\n";
+
 /// Arms the timer. `$2` is the delay in seconds.
 const ARM: &str = script!(
     "[ -f \"$d/restore.sh\" ] || { echo \"nothing saved in $d\" >&2; exit 1; }; \
@@ -249,6 +272,10 @@ mod tests {
             RESTORE_SSHD,
             SAVE_FIREWALLD,
             RESTORE_FIREWALLD,
+            SAVE_DOCKER_USER,
+            RESTORE_DOCKER_USER,
+            SAVE_IPTABLES_LEGACY,
+            RESTORE_IPTABLES_LEGACY,
             ARM,
             CANCEL,
             FIRE_NOW,

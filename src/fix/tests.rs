@@ -450,24 +450,147 @@ fn hsts_fix_is_a_tested_drop_in_and_refuses_where_it_would_not_reach() {
     assert!(e.to_string().contains("sites-enabled/lab:12"), "{e}");
 }
 
+/// leg1's firewall after a plan's steps, as the lockout guard saw it.
+fn simulated(host: &str, fix: &str, params: &[&str], state: &HostState) -> crate::state::Firewall {
+    let spec = crate::fix::catalogue::FIXES
+        .iter()
+        .find(|f| f.id == fix)
+        .unwrap();
+    let inventory = inv();
+    super::build::build(
+        spec,
+        &super::build::Input {
+            inv: &inventory,
+            host: inventory.hosts.iter().find(|h| h.name == host).unwrap(),
+            state,
+            params: &super::params::parse(spec, &kv(params)).unwrap(),
+            sources: &bastion(),
+            now: 1_796_542_509,
+        },
+    )
+    .unwrap()
+    .simulated
+    .unwrap()
+}
+
 #[test]
-fn an_iptables_legacy_exposure_is_not_closed_through_ufw() {
-    // leg1: node exporter reached through a nat REDIRECT and an iptables-legacy
-    // `--ctstate DNAT` accept. ufw is installed there but inactive; the fix catalogue only
-    // edits ufw and nftables rules, so it must refuse rather than touch another manager.
+fn an_iptables_legacy_exposure_is_closed_in_the_legacy_tables() {
+    // leg1: node exporter reached through a nat REDIRECT 9180 → 9100 and an iptables-legacy
+    // `--ctstate DNAT` accept; ufw is installed but inactive, so the fix must not go
+    // through ufw: one drop first in the legacy INPUT chain, under a legacy rollback.
     let leg1 = load("leg1");
-    let r = plan(
+    let p = plan(
         &inv(),
         &leg1,
         "fw-close-port",
         &kv(&["port=9100"]),
         &bastion(),
+    )
+    .unwrap();
+    assert_eq!(
+        texts(&p),
+        [
+            "'iptables-legacy' '-w' '-I' 'INPUT' '1' '!' '-i' 'lo' '-p' 'tcp' '--dport' '9100' \
+          '-m' 'conntrack' '--ctstate' 'NEW' '-m' 'comment' '--comment' 'rampart:fw-close-port' \
+          '-j' 'DROP'"
+        ]
     );
-    let e = r.unwrap_err().to_string();
+    assert_eq!(
+        p.rollback.as_ref().map(|r| r.kind),
+        Some(RollbackKind::IptablesLegacy)
+    );
+    let seq = p.sequence();
+    assert_eq!(seq[0].command.name(), "fix-rollback-save");
+    let save = seq[0].command.render(false);
+    assert!(save.contains("iptables-legacy-save"), "{save}");
+    let restore = String::from_utf8_lossy(seq[0].command.stdin_bytes().unwrap()).into_owned();
+    assert!(restore.contains("iptables-legacy-restore"), "{restore}");
+    // The plan in words: the new drop before → after, and 9100 no longer admitted.
+    let d = &p.description;
     assert!(
-        e.contains("managed by iptables-legacy") && e.contains("ufw and nftables rules only"),
-        "{e}"
+        d.rules_added.iter().any(|r| r.contains("9100")),
+        "{:?}",
+        d.rules_added
     );
+    assert!(
+        d.admitted
+            .iter()
+            .any(|a| a.contains("9100") && a.contains("→ refused")),
+        "{:?}",
+        d.admitted
+    );
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("lockout guard") && n.contains("10.77.9.10")),
+        "{:?}",
+        p.notes
+    );
+    // The model agrees: neither 9100 nor the redirected 9180 lets anyone in afterwards, and
+    // SSH from the admin set (the bastion) still gets in.
+    let sim = simulated("leg1", "fw-close-port", &["port=9100"], &leg1);
+    for src in ["203.0.113.7", "10.77.10.11", "10.77.11.11", "10.77.9.10"] {
+        for port in [9100, 9180] {
+            let v = sim.admits(src.parse().unwrap(), Protocol::Tcp, port);
+            assert!(!v.admitted(), "{src} → {port}: {v:#?}");
+        }
+    }
+    assert!(
+        sim.admits("10.77.9.10".parse().unwrap(), Protocol::Tcp, 22)
+            .admitted()
+    );
+}
+
+#[test]
+fn the_legacy_guard_refuses_closing_ssh_and_a_second_run_is_empty() {
+    let inv = inv();
+    let leg1 = load("leg1");
+    // Closing 22 would drop the bastion's new connections before the admin-src accept.
+    let e = plan(&inv, &leg1, "fw-close-port", &kv(&["port=22"]), &bastion()).unwrap_err();
+    assert!(matches!(e, FixError::Lockout { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("10.77.9.10") && text.contains("rampart:fw-close-port"),
+        "{text}"
+    );
+    // The host after the fix: the drop read back from iptables-legacy-save. Nothing to do.
+    let mut after = leg1.clone();
+    after.firewall = Probed::Ok(simulated("leg1", "fw-close-port", &["port=9100"], &leg1));
+    let p = plan(
+        &inv,
+        &after,
+        "fw-close-port",
+        &kv(&["port=9100"]),
+        &bastion(),
+    )
+    .unwrap();
+    assert!(p.is_noop(), "{:?}", texts(&p));
+    assert!(p.sequence().is_empty());
+    // 80 is let in over both families: a drop in each family's legacy INPUT.
+    let p = plan(&inv, &leg1, "fw-close-port", &kv(&["port=80"]), &bastion()).unwrap();
+    let t = texts(&p);
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert!(
+        t[0].starts_with("'iptables-legacy' '-w' '-I' 'INPUT' '1'"),
+        "{t:?}"
+    );
+    assert!(
+        t[1].starts_with("'ip6tables-legacy' '-w' '-I' 'INPUT' '1'"),
+        "{t:?}"
+    );
+    // A port nothing lets in: nothing to do either.
+    let p = plan(&inv, &leg1, "fw-close-port", &kv(&["port=23"]), &bastion()).unwrap();
+    assert!(p.is_noop(), "{:?}", texts(&p));
+    // 9180 itself is redirected to 9100: a drop on 9180 would not close it, so refused.
+    let e = plan(
+        &inv,
+        &leg1,
+        "fw-close-port",
+        &kv(&["port=9180"]),
+        &bastion(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("close 9100 instead"), "{e}");
 }
 
 #[test]

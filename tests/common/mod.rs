@@ -245,6 +245,24 @@ impl Lab {
             .expect("run nsenter")
     }
 
+    /// A TCP connect (3 s) from `from`'s namespace to `addr`:`port`: "connected", or the
+    /// name of Python's error (`TimeoutError` when dropped, `ConnectionRefusedError`).
+    pub fn connect(&self, from: &str, addr: &str, port: u16) -> String {
+        let o = self.exec(
+            from,
+            "python3",
+            &[
+                "-c",
+                "import socket, sys\n\
+                 try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close(); print('connected')\n\
+                 except OSError as e:\n    print(type(e).__name__)",
+                addr,
+                &port.to_string(),
+            ],
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
     /// Run a program in the bastion's network namespace from [`TEST_SOURCE`]-capable
     /// context (e.g. `ssh -b 10.77.9.99 ...` to fail logins on purpose).
     pub fn in_bastion_netns(&self, program: &str, args: &[&str]) -> Output {
