@@ -90,6 +90,18 @@ async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
     assert!(report.full && report.execs == 1, "{report:?}");
     assert!(first.errors.is_empty(), "{:?}", first.errors);
 
+    // Processes coming and going outside web1 (here, in the test's own network namespace;
+    // on a shared machine, other labs and builds) share the PID namespace with the lab's
+    // hosts: they must not read as a change of web1.
+    let mut churn = Command::new("sh")
+        .args(["-c", "while :; do sleep 0.05; done"])
+        .spawn()
+        .expect("start a process churner");
+    let _churn = Undo(move || {
+        let _ = churn.kill();
+        let _ = churn.wait();
+    });
+
     // Unchanged: one exec, nothing watched runs again, the same state. A lab just brought up
     // is still settling (fail2ban writes its database and log, daemons start and end): a
     // watched probe that runs again then is right, so wait (bounded) for a quiet refresh.

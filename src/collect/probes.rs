@@ -422,7 +422,10 @@ pub struct Watch {
 /// Declares [`WATCHES`] and, from the same literals, the [`FINGERPRINT`] probe that stats
 /// every watched path in one `stat` and lists the process table without starting a program
 /// for it (`echo /proc/[0-9]*`). Its own ancestry (this session's shells, `timeout`, sshd's
-/// session processes) is printed too, so a new session does not read as a changed host.
+/// session processes) is printed too, so a new session does not read as a changed host. The
+/// same `stat` reads each process's network namespace: processes of other namespaces on the
+/// same machine (containers, other lab hosts, whatever shares the PID namespace) are left
+/// out, as the `services` probe leaves them out.
 macro_rules! watches {
     ($( $probe:literal => [$($path:literal),* $(,)?], procs: $procs:literal, expires: $exp:literal; )*) => {
         /// The probes an incremental refresh may skip, and what says they must run again.
@@ -441,7 +444,8 @@ macro_rules! watches {
                  o=\"$o $a\"; case $d in ''|0|1) break;; esac; p=$d; i=$((i+1)); done; \
                  echo \"self$o\"; printf '%s\\n' '### procs'; echo /proc/[0-9]*; \
                  command -v stat >/dev/null 2>&1 || { echo '### no stat'; exit 0; }; \
-                 printf '%s\\n' '### stat'; stat -L -c '%n|%i|%s|%Y' ",
+                 printf '%s\\n' '### stat'; stat -L -c '%n|%i|%s|%Y' \
+                 /proc/self/ns/net /proc/[0-9]*/ns/net ",
                 $( $( $path, " ", )* )*
                 "2>/dev/null; exit 0"
             ),
@@ -478,6 +482,8 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
         .collect();
     let mut procs: Option<Vec<u32>> = None;
     let mut stats: Option<Vec<(String, String)>> = None;
+    // Each process's network namespace (inode), and this session's own.
+    let mut netns: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     for (name, body) in &parts {
         match *name {
             "procs" => {
@@ -491,19 +497,37 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
                 procs = Some(pids);
             }
             "stat" => {
-                stats = Some(
-                    body.lines()
-                        .filter_map(|l| l.split_once('|'))
-                        .map(|(n, rest)| (n.to_string(), rest.to_string()))
-                        .collect(),
-                );
+                let mut files = Vec::new();
+                for (n, rest) in body.lines().filter_map(|l| l.split_once('|')) {
+                    let proc_ns = n
+                        .strip_prefix("/proc/")
+                        .and_then(|r| r.strip_suffix("/ns/net"));
+                    match proc_ns {
+                        Some(pid) => {
+                            let inode = rest.split('|').next().unwrap_or_default();
+                            netns.insert(pid, inode);
+                        }
+                        None => files.push((n.to_string(), rest.to_string())),
+                    }
+                }
+                stats = Some(files);
             }
             _ => {}
         }
     }
-    let (procs, stats) = (procs?, stats?);
+    let (mut procs, stats) = (procs?, stats?);
     if procs.is_empty() {
         return None;
+    }
+    // Another namespace's process is not this host's. One whose namespace could not be read
+    // (it ended meanwhile, or the user may not look) counts, as does every one when the
+    // session's own namespace is unknown.
+    if let Some(own_ns) = netns.get("self") {
+        procs.retain(|p| {
+            netns
+                .get(p.to_string().as_str())
+                .is_none_or(|ns| ns == own_ns)
+        });
     }
     let mut out = Vec::new();
     for w in WATCHES {
@@ -1257,6 +1281,36 @@ mod tests {
         assert_ne!(of(&a, "services"), of(&d, "services"));
         assert_ne!(of(&a, "fail2ban"), of(&d, "fail2ban"));
         assert_eq!(of(&a, "ufw-rules"), of(&d, "ufw-rules"));
+        // Processes of other network namespaces (another lab host, a container sharing the
+        // PID namespace) come and go without changing this host; its own do change it, and
+        // so does one whose namespace could not be read.
+        let with_ns = |procs: &str, ns: &[(&str, u32)]| {
+            let mut t = text("990 989", procs, 300);
+            t.push_str("/proc/self/ns/net|4026532254|0|1\n");
+            for (pid, ino) in ns {
+                t.push_str(&format!("/proc/{pid}/ns/net|{ino}|0|1\n"));
+            }
+            tok(&t)
+        };
+        let base = with_ns("/proc/1 /proc/50", &[("1", 4026531840), ("50", 4026532254)]);
+        let other = with_ns(
+            "/proc/1 /proc/50 /proc/61",
+            &[("1", 4026531840), ("50", 4026532254), ("61", 4026532999)],
+        );
+        assert_eq!(of(&base, "services"), of(&other, "services"));
+        assert_eq!(of(&base, "fail2ban"), of(&other, "fail2ban"));
+        let own = with_ns(
+            "/proc/1 /proc/50 /proc/62",
+            &[("1", 4026531840), ("50", 4026532254), ("62", 4026532254)],
+        );
+        assert_ne!(of(&base, "services"), of(&own, "services"));
+        let unread = with_ns(
+            "/proc/1 /proc/50 /proc/63",
+            &[("1", 4026531840), ("50", 4026532254)],
+        );
+        assert_ne!(of(&base, "services"), of(&unread, "services"));
+        // The namespace lines are not watched files.
+        assert_eq!(of(&base, "ufw-rules"), of(&a, "ufw-rules"));
         // No stat on the host, or no process list: nothing can be trusted.
         assert!(fingerprint_tokens("self 1\n### procs\n/proc/1\n### no stat\n").is_none());
         assert!(fingerprint_tokens("### stat\n").is_none());
