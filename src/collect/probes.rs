@@ -34,9 +34,14 @@ use super::{
 };
 
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.
+/// `alone`: the probe reads the process or socket table, so it runs before the probes that
+/// run concurrently ([`ReadCommand::alone`]), where their own processes cannot show.
 macro_rules! probe {
     ($name:literal, $script:literal) => {
         ReadCommand::new($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $script))
+    };
+    (alone $name:literal, $script:literal) => {
+        ReadCommand::alone($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $script))
     };
 }
 
@@ -167,7 +172,7 @@ pub const PROBES: &[ReadCommand] = &[
          done; done; exit 0"
     ),
     probe!(
-        "ss",
+        alone "ss",
         "command -v ss >/dev/null 2>&1 || exit 127; ss -H -tulpn"
     ),
     // Containers (Docker, Podman): only the fields the network needs, through `inspect
@@ -306,7 +311,7 @@ pub const PROBES: &[ReadCommand] = &[
          exit \"$rc\""
     ),
     probe!(
-        "services",
+        alone "services",
         "command -v ps >/dev/null 2>&1 || exit 127; readlink /proc/self/ns/net; \
          ps -e -o pid=,netns=,comm=,args= | cut -c 1-200; \
          read c < /proc/1/comm; if [ \"$c\" = systemd ]; then echo '### systemd'; \
@@ -366,7 +371,7 @@ pub const PROBES: &[ReadCommand] = &[
     // their working directory, settings module and arguments, then the project's settings,
     // views and urls files. Only DJANGO_SETTINGS_MODULE is taken from the environment.
     probe!(
-        "stack-django",
+        alone "stack-django",
         "me=$(readlink /proc/self/ns/net); \
          ps -e -o pid=,ppid=,comm=,args= 2>/dev/null | awk '{ g[$1] = ($3 ~ /^(gunicorn|python)/) && \
          ($4 ~ /gunicorn/ || $5 ~ /gunicorn/ || $6 ~ /gunicorn/); p[$1] = $2 } \
@@ -433,7 +438,7 @@ macro_rules! watches {
 
         /// The cheap probe whose output decides which watched probes run again
         /// ([`fingerprint_tokens`]). Read-only: `read` and `echo` are shell built-ins; one `stat`.
-        pub static FINGERPRINT: ReadCommand = ReadCommand::new(
+        pub static FINGERPRINT: ReadCommand = ReadCommand::alone(
             "fingerprint",
             concat!(
                 "PATH=$PATH:/usr/sbin:/sbin; p=self; o=; i=0; \
