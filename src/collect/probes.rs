@@ -24,6 +24,12 @@
 //! only when its paths' stat or the process list changed, or `expires` seconds passed. A
 //! probe not in [`WATCHES`] runs in every refresh: that is the default, and right for
 //! anything that changes on its own (sockets, counters, rulesets, VPN handshakes).
+//!
+//! On the host, the probes of one script run concurrently, four at a time
+//! ([`ReadCommand::render`]), and their frames come back in this order, byte for byte as
+//! if they had run one after the other. A probe that reads the process or socket table is
+//! declared `alone` (`probe!(alone "ss", ...)`): it runs before the others start, so their
+//! own processes and sockets never show in it.
 
 use crate::ssh::{Frame, ReadCommand};
 use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, Stack, StateError, Vpn};
@@ -467,6 +473,22 @@ watches! {
         "/etc/letsencrypt/live/*/*", "/etc/ssl/certs", "/etc/ssl/private"], procs: false,
         expires: 600;
     "services" => [], procs: true, expires: 120;
+    // Config files, and what the host runs: none of these is a ruleset or a socket read.
+    "fail2ban-jails" => ["/etc/fail2ban", "/etc/fail2ban/*", "/etc/fail2ban/*/*",
+        "/run/log/journal", "/var/log/journal"], procs: false, expires: 600;
+    // The page nginx serves changes with its config, once nginx reloads (new workers).
+    "https-self" => ["/etc/nginx", "/etc/nginx/*", "/etc/nginx/*/*", "/etc/nginx/*/*/*",
+        "/etc/letsencrypt/live/*/*", "/etc/ssl/certs", "/etc/ssl/private"], procs: true,
+        expires: 600;
+    "stack-postgres" => ["/etc/postgresql", "/etc/postgresql/*", "/etc/postgresql/*/*",
+        "/etc/postgresql/*/*/*", "/etc/postgresql/*/*/conf.d/*",
+        "/usr/lib/postgresql/*/bin/postgres"], procs: false, expires: 600;
+    "stack-redis" => ["/etc/redis", "/etc/redis/*", "/usr/bin/redis-server"], procs: false,
+        expires: 600;
+    // A Django app changes what it runs only when gunicorn restarts or reloads (new
+    // processes); its files on disk are read again at the latest after two minutes.
+    "stack-django" => [], procs: true, expires: 120;
+    "stack-app-http" => [], procs: true, expires: 120;
 }
 
 /// The watched probes' tokens from the [`FINGERPRINT`] probe's output: one hash per
