@@ -574,8 +574,8 @@ mod tests {
     #[test]
     fn concurrent_probes_give_the_bytes_of_one_after_the_other() {
         let all = [
-            &UNAME, &MARK, &SLEEP_A, &FAILS, &ALONE, &SLEEP_B, &NO_NL, &SLEEP_C, &EMPTY,
-            &SLEEP_D, &QUOTE,
+            &UNAME, &MARK, &SLEEP_A, &FAILS, &ALONE, &SLEEP_B, &NO_NL, &SLEEP_C, &EMPTY, &SLEEP_D,
+            &QUOTE,
         ];
         let cmd = ReadCommand::framed("host", &all).unwrap();
         let Body::Framed { nonce, probes } = &cmd.body else {
@@ -593,7 +593,10 @@ mod tests {
         // before it.
         let out_as_seq = String::from_utf8_lossy(&out).replacen("\nbefore\n", "\nafter\n", 1);
         assert_eq!(out_as_seq, String::from_utf8_lossy(&seq_out));
-        assert_eq!(String::from_utf8_lossy(&err), String::from_utf8_lossy(&seq_err));
+        assert_eq!(
+            String::from_utf8_lossy(&err),
+            String::from_utf8_lossy(&seq_err)
+        );
         let frames = cmd.parse_frames(&out, &err);
         let names: Vec<&str> = frames.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
@@ -616,7 +619,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (out, err) = run_sh_in(&cmd.render(false), dir.path(), None);
         let frames = cmd.parse_frames(&out, &err);
-        let own = String::from_utf8_lossy(&frames[1].stdout).trim().to_string();
+        let own = String::from_utf8_lossy(&frames[1].stdout)
+            .trim()
+            .to_string();
         assert!(own.contains("rampart."), "{own:?}");
         assert!(!std::path::Path::new(&own).exists(), "{own} left behind");
         // No mktemp on PATH: the probes run one after the other, with the same frames.
