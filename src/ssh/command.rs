@@ -3,7 +3,8 @@
 //!
 //! Owns: [`ReadCommand`] (only ever made of `&'static str` pieces, so no inventory or remote
 //! text can reach a shell through it), framing several probes into one script with a
-//! delimiter per probe carrying its exit status, the pure frame parser, and
+//! delimiter per probe carrying its exit status (the probes running concurrently on the host,
+//! their output in order), the pure frame parser, and
 //! [`MutatingCommand`], whose arguments are typed values (IP, CIDR, port, checked name) each
 //! quoted for `sh`.
 //!
