@@ -24,6 +24,12 @@
 //! only when its paths' stat or the process list changed, or `expires` seconds passed. A
 //! probe not in [`WATCHES`] runs in every refresh: that is the default, and right for
 //! anything that changes on its own (sockets, counters, rulesets, VPN handshakes).
+//!
+//! On the host, the probes of one script run concurrently, four at a time
+//! ([`ReadCommand::render`]), and their frames come back in this order, byte for byte as
+//! if they had run one after the other. A probe that reads the process or socket table is
+//! declared `alone` (`probe!(alone "ss", ...)`): it runs before the others start, so their
+//! own processes and sockets never show in it.
 
 use crate::ssh::{Frame, ReadCommand};
 use crate::state::{Counters, Facts, Fail2ban, HostState, Probed, Stack, StateError, Vpn};
@@ -34,9 +40,14 @@ use super::{
 };
 
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.
+/// `alone`: the probe reads the process or socket table, so it runs before the probes that
+/// run concurrently ([`ReadCommand::alone`]), where their own processes cannot show.
 macro_rules! probe {
     ($name:literal, $script:literal) => {
         ReadCommand::new($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $script))
+    };
+    (alone $name:literal, $script:literal) => {
+        ReadCommand::alone($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $script))
     };
 }
 
@@ -167,7 +178,7 @@ pub const PROBES: &[ReadCommand] = &[
          done; done; exit 0"
     ),
     probe!(
-        "ss",
+        alone "ss",
         "command -v ss >/dev/null 2>&1 || exit 127; ss -H -tulpn"
     ),
     // Containers (Docker, Podman): only the fields the network needs, through `inspect
@@ -306,7 +317,7 @@ pub const PROBES: &[ReadCommand] = &[
          exit \"$rc\""
     ),
     probe!(
-        "services",
+        alone "services",
         "command -v ps >/dev/null 2>&1 || exit 127; readlink /proc/self/ns/net; \
          ps -e -o pid=,netns=,comm=,args= | cut -c 1-200; \
          read c < /proc/1/comm; if [ \"$c\" = systemd ]; then echo '### systemd'; \
@@ -366,7 +377,7 @@ pub const PROBES: &[ReadCommand] = &[
     // their working directory, settings module and arguments, then the project's settings,
     // views and urls files. Only DJANGO_SETTINGS_MODULE is taken from the environment.
     probe!(
-        "stack-django",
+        alone "stack-django",
         "me=$(readlink /proc/self/ns/net); \
          ps -e -o pid=,ppid=,comm=,args= 2>/dev/null | awk '{ g[$1] = ($3 ~ /^(gunicorn|python)/) && \
          ($4 ~ /gunicorn/ || $5 ~ /gunicorn/ || $6 ~ /gunicorn/); p[$1] = $2 } \
@@ -436,7 +447,7 @@ macro_rules! watches {
 
         /// The cheap probe whose output decides which watched probes run again
         /// ([`fingerprint_tokens`]). Read-only: `read` and `echo` are shell built-ins; one `stat`.
-        pub static FINGERPRINT: ReadCommand = ReadCommand::new(
+        pub static FINGERPRINT: ReadCommand = ReadCommand::alone(
             "fingerprint",
             concat!(
                 "PATH=$PATH:/usr/sbin:/sbin; p=self; o=; i=0; \
@@ -466,6 +477,22 @@ watches! {
         "/etc/letsencrypt/live/*/*", "/etc/ssl/certs", "/etc/ssl/private"], procs: false,
         expires: 600;
     "services" => [], procs: true, expires: 120;
+    // Config files, and what the host runs: none of these is a ruleset or a socket read.
+    "fail2ban-jails" => ["/etc/fail2ban", "/etc/fail2ban/*", "/etc/fail2ban/*/*",
+        "/run/log/journal", "/var/log/journal"], procs: false, expires: 600;
+    // The page nginx serves changes with its config, once nginx reloads (new workers).
+    "https-self" => ["/etc/nginx", "/etc/nginx/*", "/etc/nginx/*/*", "/etc/nginx/*/*/*",
+        "/etc/letsencrypt/live/*/*", "/etc/ssl/certs", "/etc/ssl/private"], procs: true,
+        expires: 600;
+    "stack-postgres" => ["/etc/postgresql", "/etc/postgresql/*", "/etc/postgresql/*/*",
+        "/etc/postgresql/*/*/*", "/etc/postgresql/*/*/conf.d/*",
+        "/usr/lib/postgresql/*/bin/postgres"], procs: false, expires: 600;
+    "stack-redis" => ["/etc/redis", "/etc/redis/*", "/usr/bin/redis-server"], procs: false,
+        expires: 600;
+    // A Django app changes what it runs only when gunicorn restarts or reloads (new
+    // processes); its files on disk are read again at the latest after two minutes.
+    "stack-django" => [], procs: true, expires: 120;
+    "stack-app-http" => [], procs: true, expires: 120;
 }
 
 /// The watched probes' tokens from the [`FINGERPRINT`] probe's output: one hash per

@@ -3,7 +3,8 @@
 //!
 //! Owns: [`ReadCommand`] (only ever made of `&'static str` pieces, so no inventory or remote
 //! text can reach a shell through it), framing several probes into one script with a
-//! delimiter per probe carrying its exit status, the pure frame parser, and
+//! delimiter per probe carrying its exit status (the probes running concurrently on the host,
+//! their output in order), the pure frame parser, and
 //! [`MutatingCommand`], whose arguments are typed values (IP, CIDR, port, checked name) each
 //! quoted for `sh`.
 //!
@@ -21,16 +22,25 @@ use ipnet::IpNet;
 pub struct ReadCommand {
     name: &'static str,
     body: Body,
+    alone: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Body {
     Static(&'static str),
-    Framed {
-        nonce: String,
-        probes: Vec<(&'static str, &'static str)>,
-    },
+    Framed { nonce: String, probes: Vec<Part> },
 }
+
+/// One probe of a framed script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Part {
+    name: &'static str,
+    script: &'static str,
+    alone: bool,
+}
+
+/// How many probes of a framed script run at once on the host (besides the session's shell).
+pub const LANES: usize = 4;
 
 /// A framed script could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,12 +60,25 @@ impl ReadCommand {
         ReadCommand {
             name,
             body: Body::Static(script),
+            alone: false,
+        }
+    }
+
+    /// A probe that must not run beside other probes of its framed script: it reads the
+    /// process or socket table, where the other probes' own processes and sockets would
+    /// show. In a framed script it runs before the concurrent part starts.
+    pub const fn alone(name: &'static str, script: &'static str) -> ReadCommand {
+        ReadCommand {
+            name,
+            body: Body::Static(script),
+            alone: true,
         }
     }
 
     /// Several probes as one script (one exec channel, one shell start), each framed by
     /// `@@rampart:<nonce>:begin:<name>` and `@@rampart:<nonce>:end:<name>:<exit status>` on
-    /// both stdout and stderr. Nested framed scripts are flattened.
+    /// both stdout and stderr. Nested framed scripts are flattened. See [`ReadCommand::render`]
+    /// for how the probes run (concurrently where they may, output in this order).
     pub fn framed(
         name: &'static str,
         probes: &[&ReadCommand],
@@ -63,16 +86,20 @@ impl ReadCommand {
         let mut flat = Vec::new();
         for p in probes {
             match &p.body {
-                Body::Static(s) => flat.push((p.name, *s)),
+                Body::Static(s) => flat.push(Part {
+                    name: p.name,
+                    script: s,
+                    alone: p.alone,
+                }),
                 Body::Framed { probes, .. } => flat.extend(probes.iter().copied()),
             }
         }
         if flat.is_empty() {
             return Err(CommandError::Empty);
         }
-        for (n, _) in &flat {
-            if !is_probe_name(n) {
-                return Err(CommandError::BadProbeName(n));
+        for p in &flat {
+            if !is_probe_name(p.name) {
+                return Err(CommandError::BadProbeName(p.name));
             }
         }
         // The nonce keeps a probe's own output (a log line, a file) from forging a frame.
@@ -83,6 +110,7 @@ impl ReadCommand {
                 nonce,
                 probes: flat,
             },
+            alone: false,
         })
     }
 
@@ -95,7 +123,7 @@ impl ReadCommand {
     pub fn probes(&self) -> Vec<(&'static str, &'static str)> {
         match &self.body {
             Body::Static(s) => vec![(self.name, *s)],
-            Body::Framed { probes, .. } => probes.clone(),
+            Body::Framed { probes, .. } => probes.iter().map(|p| (p.name, p.script)).collect(),
         }
     }
 
@@ -109,32 +137,18 @@ impl ReadCommand {
 
     /// The exact text sent to the host. With `sudo`, each probe runs under `sudo -n` (never a
     /// password prompt) as `sh -c '<probe>'`, so a sudoers policy can allow exactly the probes.
+    ///
+    /// A framed script of two or more probes that may run beside others runs them
+    /// concurrently, in at most [`LANES`] background lanes (probes dealt in turn), after the
+    /// [`ReadCommand::alone`] probes have run one by one. Each probe's frame goes to its own
+    /// files in a private directory (`mktemp -d`, in `/dev/shm` where it can, removed on
+    /// exit), and the files are written out in the probes' order at the end: the output is
+    /// byte for byte what running them one after the other gives. Where no directory can be
+    /// made, the probes run one after the other, as a script of one such probe always does.
     pub fn render(&self, sudo: bool) -> String {
         match &self.body {
             Body::Static(s) => wrap(s, sudo),
-            Body::Framed { nonce, probes } => {
-                let mut out = String::from("exec </dev/null\n");
-                for (name, script) in probes {
-                    let begin = format!("@@rampart:{nonce}:begin:{name}");
-                    let end = format!("@@rampart:{nonce}:end:{name}");
-                    let _ = writeln!(
-                        out,
-                        "printf '%s\\n' '{begin}'; printf '%s\\n' '{begin}' >&2"
-                    );
-                    if sudo {
-                        let _ = writeln!(out, "{}", wrap(script, true));
-                    } else {
-                        // A subshell, so a probe's `exit` or `cd` cannot affect the next one;
-                        // the newline before `)` ends a trailing comment.
-                        let _ = writeln!(out, "(\n{script}\n)");
-                    }
-                    let _ = writeln!(
-                        out,
-                        "__rampart_rc=$?; printf '\\n%s:%s\\n' '{end}' \"$__rampart_rc\"; printf '\\n%s:%s\\n' '{end}' \"$__rampart_rc\" >&2"
-                    );
-                }
-                out
-            }
+            Body::Framed { nonce, probes } => render_framed(nonce, probes, sudo),
         }
     }
 
@@ -145,6 +159,87 @@ impl ReadCommand {
             Body::Framed { nonce, .. } => parse_frames(nonce, stdout, stderr),
         }
     }
+}
+
+/// One probe and its frame markers, as it runs in a framed script.
+fn write_probe(out: &mut String, nonce: &str, p: &Part, sudo: bool) {
+    let (name, script) = (p.name, p.script);
+    let begin = format!("@@rampart:{nonce}:begin:{name}");
+    let end = format!("@@rampart:{nonce}:end:{name}");
+    let _ = writeln!(
+        out,
+        "printf '%s\\n' '{begin}'; printf '%s\\n' '{begin}' >&2"
+    );
+    if sudo {
+        let _ = writeln!(out, "{}", wrap(script, true));
+    } else {
+        // A subshell, so a probe's `exit` or `cd` cannot affect the next one;
+        // the newline before `)` ends a trailing comment.
+        let _ = writeln!(out, "(\n{script}\n)");
+    }
+    let _ = writeln!(
+        out,
+        "__rampart_rc=$?; printf '\\n%s:%s\\n' '{end}' \"$__rampart_rc\"; printf '\\n%s:%s\\n' '{end}' \"$__rampart_rc\" >&2"
+    );
+}
+
+/// The probes one after the other, straight to the channel.
+fn render_one_by_one(nonce: &str, probes: &[Part], sudo: bool) -> String {
+    let mut out = String::from("exec </dev/null\n");
+    for p in probes {
+        write_probe(&mut out, nonce, p, sudo);
+    }
+    out
+}
+
+fn render_framed(nonce: &str, probes: &[Part], sudo: bool) -> String {
+    if probes.iter().filter(|p| !p.alone).count() < 2 {
+        return render_one_by_one(nonce, probes, sudo);
+    }
+    let mut out = String::from("exec </dev/null\n");
+    // Each probe, frame markers included, as a function: called one after the other, or
+    // with its output into its own files.
+    for (i, p) in probes.iter().enumerate() {
+        let _ = writeln!(out, "__rampart_p{i}() {{");
+        write_probe(&mut out, nonce, p, sudo);
+        out.push_str("}\n");
+    }
+    out.push_str(
+        "__rampart_d=$(mktemp -d /dev/shm/rampart.XXXXXX 2>/dev/null || mktemp -d 2>/dev/null) \
+         || __rampart_d=\n",
+    );
+    out.push_str("if [ -z \"$__rampart_d\" ] || [ ! -d \"$__rampart_d\" ]; then\n");
+    for i in 0..probes.len() {
+        let _ = writeln!(out, "__rampart_p{i}");
+    }
+    out.push_str("exit 0\nfi\n");
+    out.push_str(
+        "trap 'rm -rf -- \"$__rampart_d\"' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM\n",
+    );
+    let file =
+        |i: usize| format!("__rampart_p{i} >\"$__rampart_d/{i}.o\" 2>\"$__rampart_d/{i}.e\"");
+    for (i, _) in probes.iter().enumerate().filter(|(_, p)| p.alone) {
+        let _ = writeln!(out, "{}", file(i));
+    }
+    let together: Vec<usize> = (0..probes.len()).filter(|&i| !probes[i].alone).collect();
+    for lane in 0..LANES.min(together.len()) {
+        let calls: Vec<String> = together
+            .iter()
+            .skip(lane)
+            .step_by(LANES)
+            .map(|&i| file(i))
+            .collect();
+        let _ = writeln!(out, "{{ {}; }} &", calls.join("; "));
+    }
+    out.push_str("wait\n");
+    let list = |ext: &str| {
+        (0..probes.len())
+            .map(|i| format!("\"$__rampart_d/{i}.{ext}\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let _ = writeln!(out, "cat {}\ncat {} >&2", list("o"), list("e"));
+    out
 }
 
 fn is_probe_name(n: &str) -> bool {
@@ -452,6 +547,112 @@ mod tests {
         assert_eq!(frames[3].stdout, b"");
         assert_eq!(frames[3].exit_status, Some(0));
         assert_eq!(frames[4].stdout, b"it's $HOME\n");
+    }
+
+    const SLEEP_A: ReadCommand = ReadCommand::new("sleep-a", "sleep 0.6; echo a; echo a2 >&2");
+    const SLEEP_B: ReadCommand = ReadCommand::new("sleep-b", "sleep 0.6; printf b; exit 5");
+    const SLEEP_C: ReadCommand = ReadCommand::new("sleep-c", "sleep 0.6; echo c >&2");
+    const SLEEP_D: ReadCommand = ReadCommand::new("sleep-d", "sleep 0.6; echo d");
+    /// Says whether a probe that runs beside others (`mark`) had started before it.
+    const ALONE: ReadCommand = ReadCommand::alone(
+        "alone",
+        "[ -e \"$RAMPART_TEST_DIR/mark\" ] && echo after || echo before",
+    );
+    const MARK: ReadCommand = ReadCommand::new("mark", ": > \"$RAMPART_TEST_DIR/mark\"");
+    /// Prints the script's own temporary directory (to check it is removed).
+    const OWN_DIR: ReadCommand = ReadCommand::new("own-dir", "echo \"$__rampart_d\"");
+
+    fn run_sh_in(script: &str, dir: &std::path::Path, path: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(script).env("RAMPART_TEST_DIR", dir);
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        let out = c.output().unwrap();
+        (out.stdout, out.stderr)
+    }
+
+    #[test]
+    fn concurrent_probes_give_the_bytes_of_one_after_the_other() {
+        let all = [
+            &UNAME, &MARK, &SLEEP_A, &FAILS, &ALONE, &SLEEP_B, &NO_NL, &SLEEP_C, &EMPTY, &SLEEP_D,
+            &QUOTE,
+        ];
+        let cmd = ReadCommand::framed("host", &all).unwrap();
+        let Body::Framed { nonce, probes } = &cmd.body else {
+            panic!("framed")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let (out, err) = run_sh_in(&cmd.render(false), dir.path(), None);
+        // Four probes of 0.6 s each, in at most four lanes.
+        assert!(started.elapsed() < std::time::Duration::from_millis(2000));
+        std::fs::remove_file(dir.path().join("mark")).unwrap();
+        let one_by_one = render_one_by_one(nonce, probes, false);
+        let (seq_out, seq_err) = run_sh_in(&one_by_one, dir.path(), None);
+        // Byte for byte the same, but for what `alone` saw: one after the other, `mark` ran
+        // before it.
+        let out_as_seq = String::from_utf8_lossy(&out).replacen("\nbefore\n", "\nafter\n", 1);
+        assert_eq!(out_as_seq, String::from_utf8_lossy(&seq_out));
+        assert_eq!(
+            String::from_utf8_lossy(&err),
+            String::from_utf8_lossy(&seq_err)
+        );
+        let frames = cmd.parse_frames(&out, &err);
+        let names: Vec<&str> = frames.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "uname", "mark", "sleep-a", "fails", "alone", "sleep-b", "no-nl", "sleep-c",
+                "empty", "sleep-d", "quote"
+            ]
+        );
+        // The probe that runs alone ran before the concurrent ones.
+        assert_eq!(frames[4].stdout, b"before\n");
+        assert_eq!(frames[5].exit_status, Some(5));
+        assert_eq!(frames[5].stdout, b"b");
+        assert_eq!(frames[7].stderr, b"c\n");
+    }
+
+    #[test]
+    fn concurrent_script_removes_its_directory_and_runs_without_one() {
+        let cmd = ReadCommand::framed("host", &[&UNAME, &OWN_DIR, &FAILS]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = run_sh_in(&cmd.render(false), dir.path(), None);
+        let frames = cmd.parse_frames(&out, &err);
+        let own = String::from_utf8_lossy(&frames[1].stdout)
+            .trim()
+            .to_string();
+        assert!(own.contains("rampart."), "{own:?}");
+        assert!(!std::path::Path::new(&own).exists(), "{own} left behind");
+        // No mktemp on PATH: the probes run one after the other, with the same frames.
+        let bin = tempfile::tempdir().unwrap();
+        for tool in ["sh", "uname"] {
+            let real = ["/bin", "/usr/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap();
+            std::os::unix::fs::symlink(real, bin.path().join(tool)).unwrap();
+        }
+        let (out2, err2) = run_sh_in(
+            &cmd.render(false),
+            dir.path(),
+            Some(bin.path().to_str().unwrap()),
+        );
+        let frames2 = cmd.parse_frames(&out2, &err2);
+        assert_eq!(frames2.len(), 3);
+        assert_eq!(frames2[0].stdout, frames[0].stdout);
+        assert_eq!(frames2[1].stdout, b"\n");
+        assert_eq!(frames2[2].exit_status, Some(3));
+    }
+
+    #[test]
+    fn a_script_of_one_concurrent_probe_runs_one_after_the_other() {
+        let cmd = ReadCommand::framed("host", &[&ALONE, &UNAME]).unwrap();
+        assert!(!cmd.render(false).contains("mktemp"));
+        let cmd = ReadCommand::framed("host", &[&UNAME, &QUOTE]).unwrap();
+        assert!(cmd.render(true).contains("mktemp"));
     }
 
     #[test]

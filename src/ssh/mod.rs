@@ -55,6 +55,11 @@
 //! sshd cannot deliver a `signal` request to a root session (root logins skip privilege
 //! separation), so without it a command that outlives its timeout would keep its
 //! `MaxSessions` slot. The exact text sent, wrapper included, is what the command log records.
+//! A framed script runs its probes concurrently on the host, at most
+//! [`command::LANES`] at a time, each frame into a private `mktemp -d` directory (in
+//! `/dev/shm` where it can), written out in the probes' order and removed on exit: the only
+//! thing a read-only script writes. A timed-out script is killed with `SIGKILL`, so its
+//! directory stays behind.
 //! Nothing else reaches sshd: no PTY, X11, agent-forwarding or env requests, no shell request,
 //! compression off; key exchange prefers curve25519 and keeps strict-kex.
 //!
