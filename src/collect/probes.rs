@@ -478,8 +478,10 @@ watches! {
         expires: 600;
     "services" => [], procs: true, expires: 120;
     // Config files, and what the host runs: none of these is a ruleset or a socket read.
+    // The journal's first file lands in a machine-id directory below the journal's own.
     "fail2ban-jails" => ["/etc/fail2ban", "/etc/fail2ban/*", "/etc/fail2ban/*/*",
-        "/run/log/journal", "/var/log/journal"], procs: false, expires: 600;
+        "/run/log/journal", "/run/log/journal/*", "/var/log/journal", "/var/log/journal/*"],
+        procs: false, expires: 600;
     // The page nginx serves changes with its config, once nginx reloads (new workers).
     "https-self" => ["/etc/nginx", "/etc/nginx/*", "/etc/nginx/*/*", "/etc/nginx/*/*/*",
         "/etc/letsencrypt/live/*/*", "/etc/ssl/certs", "/etc/ssl/private"], procs: true,
