@@ -86,29 +86,13 @@ fn fix(env: &Env, port: &str) -> Output {
 
 /// The check IDs of fwd1's findings that name `port`, in a fresh audit.
 fn findings(env: &Env, port: u16) -> Vec<String> {
-    let out = env.dir.path().join("audit.json");
-    let o = env.run(&[
-        "audit",
-        "--format",
-        "json",
-        "--hosts",
-        HOST,
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "audit: {o:?}");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    v["findings"]
-        .as_array()
-        .unwrap()
+    env.findings(HOST)
         .iter()
         .filter(|f| {
-            f["host"] == HOST
-                && f["title"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with(&format!("{port}/"))
+            f["title"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{port}/"))
         })
         .map(|f| f["check"].as_str().unwrap().to_string())
         .collect()
