@@ -1,5 +1,6 @@
 //! Incremental refresh on the practice lab: after each kind of change (a port opened, a
-//! ufw rule added, a fail2ban ban, an sshd config edit) a steady-state refresh through
+//! ufw rule added, a fail2ban ban, an sshd config edit, a daemon started where its tool
+//! was installed but idle) a steady-state refresh through
 //! `collect::Refresher` gives the state a full collection gives, and an unchanged host costs
 //! one exec. Every change is put back by a drop guard, pass or fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -40,12 +41,27 @@ async fn refresh_equals_full(
     r: &Refresher,
     what: &str,
 ) -> (HostState, rampart::collect::RefreshReport) {
+    refresh_equals_full_with(t, r, what, false).await
+}
+
+/// [`refresh_equals_full`], where the host's state may hold errors (a daemon that is not
+/// what it says), as long as both collections agree on them.
+async fn refresh_equals_full_with(
+    t: &Transport,
+    r: &Refresher,
+    what: &str,
+    errors_ok: bool,
+) -> (HostState, rampart::collect::RefreshReport) {
     let mut last = String::new();
     for _ in 0..3 {
         let (inc, report) = r.collect_named(t, HOST).await;
         assert!(!report.full, "{what}: the refresh was a full collection");
         let full = collect_named(t, HOST).await;
-        assert!(inc.errors.is_empty(), "{what}: {:?}", inc.errors);
+        assert!(
+            errors_ok || inc.errors.is_empty(),
+            "{what}: {:?}",
+            inc.errors
+        );
         if comparable(&inc) == comparable(&full) {
             return (inc, report);
         }
@@ -182,6 +198,34 @@ async fn steady_refresh_equals_full_collection_after_each_kind_of_change() {
     let (st, report) = refresh_equals_full(&t, &r, "config edit").await;
     assert!(report.reran.contains(&"sshd"), "{report:?}");
     assert_eq!(st.sshd.ok().unwrap().max_auth_tries, Some(2));
+
+    // A daemon started where its tool is installed but was idle: a process named
+    // `crowdsec` in web1 (a copy of `sleep`; cscli then fails to reach an agent API, and
+    // says so). The probe is watched only while it says no agent runs: it runs again, and
+    // once the process is gone it reads "skipped" again.
+    let dir = std::env::temp_dir().join(format!("rampart-incr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("crowdsec");
+    std::fs::copy("/bin/sleep", &fake).unwrap();
+    let mut daemon = Command::new("nsenter")
+        .args(["--target", &lab.holder_pid(HOST).to_string(), "--net", "--"])
+        .arg(&fake)
+        .arg("600")
+        .spawn()
+        .expect("start a process named crowdsec on web1");
+    let mut daemon = Undo(move || {
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    let skipped = |st: &HostState| st.defences.crowdsec.ok().is_some_and(|c| !c.running);
+    assert!(skipped(&first), "{:?}", first.defences.crowdsec);
+    let (st, report) = refresh_equals_full_with(&t, &r, "daemon started", true).await;
+    assert!(report.reran.contains(&"crowdsec"), "{report:?}");
+    assert!(!skipped(&st), "{:?}", st.defences.crowdsec);
+    (daemon.0)();
+    let (st, _) = refresh_equals_full(&t, &r, "daemon ended").await;
+    assert!(skipped(&st), "{:?}", st.defences.crowdsec);
 
     // Settled again: one exec.
     let (_, report) = refresh_equals_full(&t, &r, "settled").await;

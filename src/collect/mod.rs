@@ -122,8 +122,9 @@ struct HostCache {
 }
 
 /// Incremental refresh. The first collection of a host is full (the [`probes::FINGERPRINT`]
-/// probe and every probe, one exec). After that, one exec runs the fingerprint and every probe
-/// not in [`probes::WATCHES`] (sockets, counters, rulesets, VPN handshakes: always fresh);
+/// probe and every probe, one exec). After that, one exec runs the fingerprint (which reads
+/// the listening sockets) and every probe not in [`probes::WATCHES`] (counters, rulesets, VPN
+/// handshakes: always fresh), or whose watch does not hold ([`probes::Watch::holds`]);
 /// a watched probe runs again, in a second exec, only when its token changed, it expired, its
 /// last frame was incomplete, or the fingerprint could not be read. Every other part comes
 /// from the host's last frames, which the fingerprint says still describe it, so the state is
@@ -281,7 +282,12 @@ async fn incremental<M>(
     mut cache: HostCache,
     now: std::time::Instant,
 ) -> (HostState, Option<HostCache>, RefreshReport) {
-    let watched = |name: &str| probes::WATCHES.iter().any(|w| w.probe == name);
+    // A watch with `only_while` holds only while the host's last frame says so.
+    let watches: Vec<&probes::Watch> = probes::WATCHES
+        .iter()
+        .filter(|w| w.holds(&cache.frames))
+        .collect();
+    let watched = |name: &str| watches.iter().any(|w| w.probe == name);
     let mut first: Vec<&crate::ssh::ReadCommand> = vec![&probes::FINGERPRINT];
     first.extend(probes::PROBES.iter().filter(|p| !watched(p.name())));
     let mut report = RefreshReport {
@@ -294,7 +300,7 @@ async fn incremental<M>(
         Err(st) => return (st, None, report),
     };
     let tokens = tokens_of(&fresh);
-    let stale: Vec<&'static str> = probes::WATCHES
+    let stale: Vec<&'static str> = watches
         .iter()
         .filter(|w| {
             let token = |t: &[(&str, u64)]| t.iter().find(|(n, _)| *n == w.probe).map(|x| x.1);

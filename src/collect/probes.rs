@@ -8,8 +8,8 @@
 //!
 //! Probes are cheap on the host: where the facts are in files or in a cheaper command, no
 //! interpreter is started (ufw's status from its files and the live chains, firewalld from
-//! the process table, every fail2ban jail through one Python start, no legacy iptables dump
-//! where no legacy table is loaded). `firewall-cmd` (two Python starts) runs only where
+//! the process table, every fail2ban jail through one Python start that loads no fail2ban
+//! module, no legacy iptables dump where no legacy table is loaded). `firewall-cmd` (two Python starts) runs only where
 //! firewalld runs in the host's network namespace. `benches/fanout/probe_cost.rs` measures each probe.
 //!
 //! Incremental refresh ([`super::Refresher`]): a probe whose output only changes with some
@@ -20,10 +20,15 @@
 //! ```
 //!
 //! The same literals make the [`FINGERPRINT`] probe (one `stat` of every watched path, the
-//! process list from the shell), which runs in every refresh; a watched probe runs again
-//! only when its paths' stat or the process list changed, or `expires` seconds passed. A
-//! probe not in [`WATCHES`] runs in every refresh: that is the default, and right for
-//! anything that changes on its own (sockets, counters, rulesets, VPN handshakes).
+//! process list from the shell, the listening sockets from `ss -tuln`), which runs in every
+//! refresh; a watched probe runs again only when its paths' stat, the process list or (with
+//! `socks: true`) the listening sockets changed, or `expires` seconds passed. A probe not in
+//! [`WATCHES`] runs in every refresh: that is the default, and right for anything that
+//! changes on its own (counters, rulesets, VPN handshakes). The sockets themselves are read
+//! in every refresh, by the fingerprint; only `ss -p`'s walk of every process's descriptors
+//! (who owns each socket) waits for a socket or a process to come or go. A watch may also
+//! hold `only_while` the probe's last answer starts with a given text ("not running"): a
+//! daemon's live state is then read in every refresh once it runs.
 //!
 //! On the host, the probes of one script run concurrently, four at a time
 //! ([`ReadCommand::render`]), and their frames come back in this order, byte for byte as
@@ -146,14 +151,14 @@ pub const PROBES: &[ReadCommand] = &[
         "command -v nft >/dev/null 2>&1 || exit 127; nft -j list ruleset"
     ),
     // The process table, not `firewall-cmd --state` (a Python start and a D-Bus call, ~170
-    // ms): firewalld runs in this host's network namespace or it does not run.
+    // ms): firewalld runs in this host's network namespace or it does not run. Each
+    // process's name is read by the shell (`pgrep` cost twice as much).
     probe!(
         "firewalld",
-        "command -v firewall-cmd >/dev/null 2>&1 || exit 127; \
-         command -v pgrep >/dev/null 2>&1 || { firewall-cmd --state 2>&1; exit 0; }; \
-         s='not running'; for p in $(pgrep -x firewalld); do \
-         [ \"$(readlink /proc/$p/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ] && s=running; done; \
-         echo \"$s\"; exit 0"
+        "command -v firewall-cmd >/dev/null 2>&1 || exit 127; me=$(readlink /proc/self/ns/net); \
+         s='not running'; for p in /proc/[0-9]*; do read -r c 2>/dev/null < \"$p/comm\" || continue; \
+         [ \"$c\" = firewalld ] && [ \"$(readlink \"$p/ns/net\" 2>/dev/null)\" = \"$me\" ] && { s=running; break; }; \
+         done; echo \"$s\"; exit 0"
     ),
     // firewalld's zones, where it runs in this network namespace: the default zone, every
     // zone (`--list-all-zones`: two Python starts in all, only on firewalld hosts), and the
@@ -202,18 +207,21 @@ pub const PROBES: &[ReadCommand] = &[
          '{\"id\":{{json .Id}},\"name\":{{json .Name}},\"image\":{{json .Config.Image}},\"running\":{{json .State.Running}},\"mode\":{{json .HostConfig.NetworkMode}},\"ports\":{{json .NetworkSettings.Ports}},\"networks\":{{json .NetworkSettings.Networks}}}' \
          $ids || exit 1; done; [ -n \"$f\" ] || exit 127"
     ),
-    // Every jail's status through one connection to the server's socket, with fail2ban's own
-    // client modules and interpreter (one Python start instead of one `fail2ban-client` per
-    // jail and one for the overview; the text is the client's own). Without the default
-    // socket or the modules, the client as before: one call for the overview, one per jail;
-    // jail names travel only inside the host's own shell, quoted.
+    // Every jail's status through one connection to the server's socket: fail2ban's own
+    // interpreter, isolated and without site packages (`-I -S`), speaks the client's protocol
+    // (a pickled command list, then `<F2B_END_COMMAND>`) with the C modules `_socket` and
+    // `_pickle` alone, and prints the client's own text (12 ms of host CPU where importing
+    // fail2ban's client modules took 38). Only `status` commands are sent. Where the reply
+    // names a class it cannot load, or without the default socket, the client as before: one
+    // call for the overview, one per jail; jail names travel only inside the host's own
+    // shell, quoted.
     probe!(
         "fail2ban",
         "command -v fail2ban-client >/dev/null 2>&1 || exit 127; \
          k=/var/run/fail2ban/fail2ban.sock; py=; \
          if [ -S \"$k\" ]; then read -r py < \"$(command -v fail2ban-client)\"; py=${py#\\#!}; py=${py%% *}; fi; \
          o=$( \
-         if [ -n \"$py\" ] && [ -x \"$py\" ]; then \"$py\" -c 'exec(\"import sys\\ntry:\\n    from fail2ban.client.csocket import CSocket\\n    from fail2ban.client.beautifier import Beautifier\\nexcept Exception:\\n    sys.exit(3)\\nk = sys.argv[1]\\ntry:\\n    s = CSocket(k)\\nexcept PermissionError:\\n    print(\\\"ERROR  Permission denied to socket: \\\" + k + \\\", (you must be root)\\\")\\n    sys.exit(255)\\nexcept OSError:\\n    print(\\\"ERROR  Failed to access socket path: \\\" + k + \\\". Is fail2ban running?\\\")\\n    sys.exit(255)\\ndef q(c):\\n    b = Beautifier()\\n    b.setInputCmd(c)\\n    r = s.send(c)\\n    return r[0], (b.beautify(r[1]) if r[0] == 0 else b.beautifyError(r[1])), r[1]\\nrc, text, v = q([\\\"status\\\"])\\nprint(text)\\nif rc != 0:\\n    sys.exit(255)\\nfor j in [x.strip() for x in dict(v).get(\\\"Jail list\\\", \\\"\\\").split(\\\",\\\") if x.strip()]:\\n    print(\\\"### jail \\\" + j)\\n    print(q([\\\"status\\\", j])[1])\\ns.close()\\n\")' \"$k\"; rc=$?; [ \"$rc\" -eq 3 ] || exit \"$rc\"; fi; \
+         if [ -n \"$py\" ] && [ -x \"$py\" ]; then \"$py\" -I -S -c 'exec(\"import sys\\ntry:\\n    import _socket, _pickle\\nexcept Exception:\\n    sys.exit(3)\\nk = sys.argv[1]\\nE = b\\\"<F2B_END_COMMAND>\\\"\\ntry:\\n    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)\\n    s.settimeout(20)\\n    s.connect(k)\\nexcept PermissionError:\\n    print(\\\"ERROR  Permission denied to socket: \\\" + k + \\\", (you must be root)\\\")\\n    sys.exit(255)\\nexcept OSError:\\n    print(\\\"ERROR  Failed to access socket path: \\\" + k + \\\". Is fail2ban running?\\\")\\n    sys.exit(255)\\ndef q(c):\\n    s.sendall(_pickle.dumps(c, 2) + E)\\n    b = b\\\"\\\"\\n    while not b.endswith(E):\\n        d = s.recv(65536)\\n        if not d:\\n            sys.exit(3)\\n        b += d\\n    try:\\n        return _pickle.loads(b[:-len(E)])\\n    except Exception:\\n        sys.exit(3)\\ndef v(x):\\n    return \\\" \\\".join(map(str, x)) if isinstance(x, list) else str(x)\\ndef tree(r):\\n    for n, (a, b) in enumerate(r):\\n        t = n == len(r) - 1\\n        if isinstance(b, list) and b and all(isinstance(e, tuple) for e in b):\\n            print((\\\"`-\\\" if t else \\\"|-\\\") + \\\" \\\" + str(a))\\n            for m, (c, d) in enumerate(b):\\n                print((\\\"   \\\" if t else \\\"|  \\\") + (\\\"`-\\\" if m == len(b) - 1 else \\\"|-\\\") + \\\" \\\" + str(c) + \\\":\\\\t\\\" + v(d))\\n        else:\\n            print((\\\"`-\\\" if t else \\\"|-\\\") + \\\" \\\" + str(a) + \\\":\\\\t\\\" + v(b))\\nrc, r = q([\\\"status\\\"])\\nif rc != 0:\\n    print(\\\"ERROR  \\\" + str(r))\\n    sys.exit(255)\\nprint(\\\"Status\\\")\\ntree(r)\\nfor j in [x.strip() for x in str(dict(r).get(\\\"Jail list\\\", \\\"\\\")).split(\\\",\\\") if x.strip()]:\\n    print(\\\"### jail \\\" + j)\\n    rc, r = q([\\\"status\\\", j])\\n    if rc != 0:\\n        print(\\\"ERROR  \\\" + str(r))\\n    else:\\n        print(\\\"Status for the jail: \\\" + j)\\n        tree(r)\\ns.sendall(b\\\"<F2B_CLOSE_COMMAND>\\\" + E)\\n\")' \"$k\"; rc=$?; [ \"$rc\" -eq 3 ] || exit \"$rc\"; fi; \
          s=$(fail2ban-client status 2>&1); rc=$?; printf '%s\\n' \"$s\"; \
          [ \"$rc\" -eq 0 ] || exit \"$rc\"; \
          for j in $(printf '%s\\n' \"$s\" | sed -n 's/.*Jail list:[[:space:]]*//p' | tr ',' ' '); do \
@@ -270,11 +278,12 @@ pub const PROBES: &[ReadCommand] = &[
          printf '### url https://%s:%s/\\n' \"$a\" \"$p\"; \
          curl -ksS --noproxy '*' --proto =https --max-time 5 -o /dev/null -D - \"https://$a:$p/\" 2>&1; done; exit 0"
     ),
-    // Private and preshared keys are blanked on the host, before they travel.
+    // Private and preshared keys are blanked on the host, before they travel (no awk where
+    // there is no interface: most hosts).
     probe!(
         "wireguard",
         "command -v wg >/dev/null 2>&1 || exit 127; \
-         wg show all dump | awk -F'\\t' 'BEGIN{OFS=\"\\t\"} NF==5{$2=\"(hidden)\"} \
+         o=$(wg show all dump); [ -n \"$o\" ] || exit 0; printf '%s\\n' \"$o\" | awk -F'\\t' 'BEGIN{OFS=\"\\t\"} NF==5{$2=\"(hidden)\"} \
          NF==9 && $3!=\"(none)\"{$3=\"(hidden)\"} {print}'"
     ),
     probe!(
@@ -334,10 +343,10 @@ pub const PROBES: &[ReadCommand] = &[
     ),
     probe!(
         "counters",
-        "cat /proc/uptime; echo '### dev'; cat /proc/net/dev; echo '### snmp'; \
-         cat /proc/net/snmp; echo '### conntrack'; \
-         cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo none; \
-         cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo none"
+        "read -r u < /proc/uptime && echo \"$u\"; echo '### dev'; cat /proc/net/dev; \
+         echo '### snmp'; cat /proc/net/snmp; echo '### conntrack'; \
+         for f in nf_conntrack_count nf_conntrack_max; do v=; \
+         { read -r v < /proc/sys/net/netfilter/$f; } 2>/dev/null && echo \"$v\" || echo none; done"
     ),
     // Data stores and apps (crate::collect::datastore, django). Secrets are blanked here,
     // on the host, before anything travels: requirepass/masterauth, ACL passwords and
@@ -432,9 +441,35 @@ pub struct Watch {
     pub paths: &'static [&'static str],
     /// A process started or ended (the probe reads the process table).
     pub procs: bool,
+    /// A listening socket was opened or closed (`ss -tuln` in the fingerprint: protocol,
+    /// state and local address of each, not the queue lengths). With `procs`, the owners
+    /// `ss -p` names cannot have changed either, short of a descriptor handed between
+    /// processes that all still run.
+    pub socks: bool,
     /// Runs again at the latest this many seconds after it last ran, whatever the
     /// fingerprint says (facts no fingerprint sees: unit states, journal-backed jails).
     pub expires: u64,
+    /// Watched only while its last frame succeeded and its output starts with this text:
+    /// otherwise it runs in every refresh. For a probe whose answer depends on the process
+    /// table only while its daemon does not run ("not running"), and on live state once it
+    /// does (firewalld's runtime zones, CrowdSec's decisions).
+    pub only_while: Option<&'static str>,
+}
+
+impl Watch {
+    /// Whether this watch holds for a host whose last frames are `frames`; see
+    /// [`Watch::only_while`].
+    pub fn holds(&self, frames: &[Frame]) -> bool {
+        match self.only_while {
+            None => true,
+            Some(start) => frames.iter().any(|f| {
+                f.name == self.probe
+                    && f.complete()
+                    && f.exit_status == Some(0)
+                    && f.stdout.starts_with(start.as_bytes())
+            }),
+        }
+    }
 }
 
 /// Declares [`WATCHES`] and, from the same literals, the [`FINGERPRINT`] probe that stats
@@ -444,16 +479,36 @@ pub struct Watch {
 /// same `stat` reads each process's network namespace: processes of other namespaces on the
 /// same machine (containers, other lab hosts, whatever shares the PID namespace) are left
 /// out, as the `services` probe leaves them out.
+/// `None`, or `Some` of the literal given: an optional part of a [`watches!`] line.
+macro_rules! opt {
+    () => {
+        None
+    };
+    ($x:literal) => {
+        Some($x)
+    };
+}
+
 macro_rules! watches {
-    ($( $probe:literal => [$($path:literal),* $(,)?], procs: $procs:literal, expires: $exp:literal; )*) => {
+    ($( $probe:literal => [$($path:literal),* $(,)?], procs: $procs:literal, expires: $exp:literal
+        $(, socks: $socks:literal)? $(, only_while: $while:literal)?; )*) => {
         /// The probes an incremental refresh may skip, and what says they must run again.
         /// One line per probe: `"name" => ["/etc/x", "/etc/x.d/*"], procs: false, expires: 600;`.
         pub const WATCHES: &[Watch] = &[
-            $( Watch { probe: $probe, paths: &[$($path),*], procs: $procs, expires: $exp }, )*
+            $( Watch {
+                probe: $probe,
+                paths: &[$($path),*],
+                procs: $procs,
+                socks: { false $( || $socks )? },
+                expires: $exp,
+                only_while: opt!($($while)?),
+            }, )*
         ];
 
         /// The cheap probe whose output decides which watched probes run again
-        /// ([`fingerprint_tokens`]). Read-only: `read` and `echo` are shell built-ins; one `stat`.
+        /// ([`fingerprint_tokens`]). Read-only: `read` and `echo` are shell built-ins; one
+        /// `ss -tuln` (the listening sockets, without walking every process's descriptors as
+        /// `ss -p` does) and one `stat`.
         pub static FINGERPRINT: ReadCommand = ReadCommand::alone(
             "fingerprint",
             concat!(
@@ -461,6 +516,8 @@ macro_rules! watches {
                  while [ \"$i\" -lt 10 ]; do read -r a b c d e < /proc/$p/stat || break; \
                  o=\"$o $a\"; case $d in ''|0|1) break;; esac; p=$d; i=$((i+1)); done; \
                  echo \"self$o\"; printf '%s\\n' '### procs'; echo /proc/[0-9]*; \
+                 printf '%s\\n' '### socks'; if command -v ss >/dev/null 2>&1; then \
+                 ss -H -tuln 2>/dev/null || echo \"failed $?\"; else echo none; fi; \
                  command -v stat >/dev/null 2>&1 || { echo '### no stat'; exit 0; }; \
                  printf '%s\\n' '### stat'; stat -L -c '%n|%i|%s|%Y' \
                  /proc/self/ns/net /proc/[0-9]*/ns/net ",
@@ -502,6 +559,14 @@ watches! {
     // processes); its files on disk are read again at the latest after two minutes.
     "stack-django" => [], procs: true, expires: 120;
     "stack-app-http" => [], procs: true, expires: 120;
+    // Where the tool is installed but its daemon does not run in this network namespace,
+    // the answer changes only when a process starts; once it runs, its live state (runtime
+    // zones, decisions) is read in every refresh.
+    "firewalld-zones" => [], procs: true, expires: 600, only_while: "not running\n";
+    "crowdsec" => [], procs: true, expires: 600, only_while: "### decisions skipped\n";
+    // The listening sockets and their owners: `ss -p` (it reads every process's descriptors)
+    // runs again when the fingerprint's `ss -tuln` or the process table changed.
+    "ss" => [], procs: true, expires: 300, socks: true;
 }
 
 /// The watched probes' tokens from the [`FINGERPRINT`] probe's output: one hash per
@@ -517,6 +582,7 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
         .split_whitespace()
         .collect();
     let mut procs: Option<Vec<u32>> = None;
+    let mut socks: Option<Vec<(&str, &str, &str)>> = None;
     let mut stats: Option<Vec<(String, String)>> = None;
     // Each process's network namespace (inode), and this session's own.
     let mut netns: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
@@ -531,6 +597,21 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
                     .collect();
                 pids.sort_unstable();
                 procs = Some(pids);
+            }
+            // Protocol, state and local address: the queue lengths move with the traffic.
+            "socks" => {
+                let mut list: Vec<(&str, &str, &str)> = body
+                    .lines()
+                    .map(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        match f.as_slice() {
+                            [net, state, _, _, local, ..] => (*net, *state, *local),
+                            _ => (l, "", ""),
+                        }
+                    })
+                    .collect();
+                list.sort_unstable();
+                socks = Some(list);
             }
             "stat" => {
                 let mut files = Vec::new();
@@ -551,7 +632,7 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
             _ => {}
         }
     }
-    let (mut procs, stats) = (procs?, stats?);
+    let (mut procs, socks, stats) = (procs?, socks?, stats?);
     if procs.is_empty() {
         return None;
     }
@@ -576,6 +657,9 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
         }
         if w.procs {
             procs.hash(&mut h);
+        }
+        if w.socks {
+            socks.hash(&mut h);
         }
         out.push((w.probe, h.finish()));
     }
@@ -1280,7 +1364,9 @@ mod tests {
     fn fingerprint_tokens_follow_files_and_processes_not_the_session() {
         let text = |own: &str, procs: &str, size: u32| {
             format!(
-                "self {own}\n### procs\n{procs}\n### stat\n\
+                "self {own}\n### procs\n{procs}\n### socks\n\
+                 tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\n\
+                 tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\n### stat\n\
                  /etc/ufw/user.rules|12|{size}|1700000000\n\
                  /etc/ssh/sshd_config|13|3200|1700000000\n"
             )
@@ -1348,8 +1434,74 @@ mod tests {
         // The namespace lines are not watched files.
         assert_eq!(of(&base, "ufw-rules"), of(&a, "ufw-rules"));
         // No stat on the host, or no process list: nothing can be trusted.
-        assert!(fingerprint_tokens("self 1\n### procs\n/proc/1\n### no stat\n").is_none());
+        assert!(
+            fingerprint_tokens("self 1\n### procs\n/proc/1\n### socks\n### no stat\n").is_none()
+        );
+        // Nor without the socket list.
+        assert!(fingerprint_tokens("self 1\n### procs\n/proc/1\n### stat\n").is_none());
         assert!(fingerprint_tokens("### stat\n").is_none());
+    }
+
+    #[test]
+    fn the_socket_owners_run_again_when_a_listener_comes_or_goes_not_with_its_queue() {
+        let text = |socks: &str| {
+            format!(
+                "self 900\n### procs\n/proc/1 /proc/50\n### socks\n{socks}### stat\n\
+                 /etc/ssh/sshd_config|13|3200|1700000000\n"
+            )
+        };
+        let of = |socks: &str, n: &str| {
+            let t = fingerprint_tokens(&text(socks)).unwrap();
+            t.iter().find(|(k, _)| *k == n).unwrap().1
+        };
+        let base =
+            "tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nudp UNCONN 0 0 0.0.0.0:51820 0.0.0.0:*\n";
+        // The same sockets with other queue lengths, in another order: unchanged.
+        let queued =
+            "udp UNCONN 2304 0 0.0.0.0:51820 0.0.0.0:*\ntcp LISTEN 7 511 0.0.0.0:80 0.0.0.0:*\n";
+        assert_eq!(of(base, "ss"), of(queued, "ss"));
+        // A port opened, one closed, an address changed: the owners are read again.
+        let opened = format!("{base}tcp LISTEN 0 128 0.0.0.0:5432 0.0.0.0:*\n");
+        assert_ne!(of(base, "ss"), of(&opened, "ss"));
+        assert_ne!(
+            of(base, "ss"),
+            of("tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\n", "ss")
+        );
+        let moved =
+            "tcp LISTEN 0 511 10.0.0.5:80 0.0.0.0:*\nudp UNCONN 0 0 0.0.0.0:51820 0.0.0.0:*\n";
+        assert_ne!(of(base, "ss"), of(moved, "ss"));
+        // `ss` failing is a change too (its frame will say why).
+        assert_ne!(of(base, "ss"), of("failed 1\n", "ss"));
+        // Only the socket watchers follow sockets.
+        assert_eq!(of(base, "sshd"), of(&opened, "sshd"));
+        assert_eq!(of(base, "services"), of(&opened, "services"));
+    }
+
+    #[test]
+    fn a_conditional_watch_holds_only_while_the_daemon_is_said_not_to_run() {
+        let w = |name: &str| WATCHES.iter().find(|w| w.probe == name).unwrap();
+        let zones = w("firewalld-zones");
+        assert!(zones.procs && zones.paths.is_empty());
+        // Not running: only a new process can change the answer, so it is watched.
+        assert!(zones.holds(&[f("firewalld-zones", Some(0), "not running\n", "")]));
+        // Running: runtime zones change with no file and no process: every refresh.
+        let running = "running\n### default public\n### zones\npublic\n";
+        assert!(!zones.holds(&[f("firewalld-zones", Some(0), running, "")]));
+        // A failed, cut or missing frame is no evidence: every refresh.
+        assert!(!zones.holds(&[f("firewalld-zones", Some(1), "not running\n", "")]));
+        assert!(!zones.holds(&[f("firewalld-zones", None, "not running\n", "")]));
+        assert!(!zones.holds(&[f("crowdsec", Some(0), "not running\n", "")]));
+        assert!(!zones.holds(&[]));
+        let cs = w("crowdsec");
+        assert!(cs.holds(&[f("crowdsec", Some(0), "### decisions skipped\n", "")]));
+        assert!(!cs.holds(&[f(
+            "crowdsec",
+            Some(0),
+            "### running\n### decisions 0\n[]\n",
+            ""
+        )]));
+        // Every other watch holds whatever the frames say.
+        assert!(w("sshd").holds(&[]));
     }
 
     #[test]

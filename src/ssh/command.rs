@@ -139,7 +139,8 @@ impl ReadCommand {
     /// password prompt) as `sh -c '<probe>'`, so a sudoers policy can allow exactly the probes.
     ///
     /// A framed script of two or more probes that may run beside others runs them
-    /// concurrently, in at most [`LANES`] background lanes (probes dealt in turn), after the
+    /// concurrently, in at most [`LANES`] background lanes (each taking the next probe not
+    /// yet taken, in order), after the
     /// [`ReadCommand::alone`] probes have run one by one. Each probe's frame goes to its own
     /// files in a private directory (`mktemp -d`, in `/dev/shm` where it can, removed on
     /// exit), and the files are written out in the probes' order at the end: the output is
@@ -226,15 +227,22 @@ fn render_framed(nonce: &str, probes: &[Part], sudo: bool) -> String {
     for (i, _) in probes.iter().enumerate().filter(|(_, p)| p.alone) {
         let _ = writeln!(out, "{}", file(i));
     }
-    let together: Vec<usize> = (0..probes.len()).filter(|&i| !probes[i].alone).collect();
-    for lane in 0..LANES.min(together.len()) {
-        let calls: Vec<String> = together
-            .iter()
-            .skip(lane)
-            .step_by(LANES)
-            .map(|&i| file(i))
-            .collect();
-        let _ = writeln!(out, "{{ {}; }} &", calls.join("; "));
+    // The lanes share one queue, the probes in order: each takes the next probe no lane has
+    // claimed yet (a claim is a file created with O_EXCL, `set -C`: built into the shell, no
+    // process), so a slow probe holds up one lane, not the probes dealt after it. `true`, not
+    // `:`: a failed redirection of a special built-in such as `:` ends the shell, here the lane.
+    let together: Vec<String> = (0..probes.len())
+        .filter(|&i| !probes[i].alone)
+        .map(|i| i.to_string())
+        .collect();
+    let lane = format!(
+        "{{ for __rampart_i in {}; do set -C; {{ true >\"$__rampart_d/$__rampart_i.c\"; }} 2>/dev/null; \
+         __rampart_c=$?; set +C; [ \"$__rampart_c\" = 0 ] || continue; \
+         \"__rampart_p$__rampart_i\" >\"$__rampart_d/$__rampart_i.o\" 2>\"$__rampart_d/$__rampart_i.e\"; done; }} &",
+        together.join(" ")
+    );
+    for _ in 0..LANES.min(together.len()) {
+        let _ = writeln!(out, "{lane}");
     }
     out.push_str("wait\n");
     let list = |ext: &str| {
@@ -617,6 +625,44 @@ mod tests {
         assert_eq!(frames[5].exit_status, Some(5));
         assert_eq!(frames[5].stdout, b"b");
         assert_eq!(frames[7].stderr, b"c\n");
+    }
+
+    /// Sleeps, then leaves a mark; the quick probes log whether that mark was there yet.
+    static SLOW: ReadCommand = ReadCommand::new(
+        "slow",
+        "sleep 3; : > \"$RAMPART_TEST_DIR/slow-done\"; echo slow >> \"$RAMPART_TEST_DIR/runs\"",
+    );
+    static QUICK: [ReadCommand; 6] = {
+        const fn q(name: &'static str) -> ReadCommand {
+            ReadCommand::new(
+                name,
+                "if [ -e \"$RAMPART_TEST_DIR/slow-done\" ]; then w=after; else w=before; fi; \
+                 echo \"quick $w\" >> \"$RAMPART_TEST_DIR/runs\"; echo \"$w\"",
+            )
+        }
+        [q("q1"), q("q2"), q("q3"), q("q4"), q("q5"), q("q6")]
+    };
+
+    #[test]
+    fn lanes_share_one_queue_so_a_slow_probe_holds_up_no_other_and_each_runs_once() {
+        let all: Vec<&ReadCommand> = std::iter::once(&SLOW).chain(&QUICK).collect();
+        let cmd = ReadCommand::framed("host", &all).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = run_sh_in(&cmd.render(false), dir.path(), None);
+        let frames = cmd.parse_frames(&out, &err);
+        let names: Vec<&str> = frames.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["slow", "q1", "q2", "q3", "q4", "q5", "q6"]);
+        // Each probe ran exactly once.
+        let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
+        let mut lines: Vec<&str> = runs.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines.len(), 7, "{runs}");
+        assert_eq!(lines.iter().filter(|l| **l == "slow").count(), 1, "{runs}");
+        // Dealt in turn, q4 would have waited behind `slow` in its lane; from one queue the
+        // other lanes take every quick probe while `slow` sleeps.
+        for f in &frames[1..] {
+            assert_eq!(f.stdout, b"before\n", "{} ran after slow: {runs}", f.name);
+        }
     }
 
     #[test]
