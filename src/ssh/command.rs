@@ -210,6 +210,14 @@ fn render_framed(nonce: &str, probes: &[Part], sudo: bool) -> String {
         write_probe(&mut out, nonce, p, sudo);
         out.push_str("}\n");
     }
+    // A script killed by the remote timeout (SIGKILL: no trap runs) leaves its directory:
+    // the next script of the same user removes those older than ten minutes (no live script
+    // is that old). `find` starts only when the shell's own glob sees such a directory.
+    out.push_str(
+        "for __rampart_x in /dev/shm/rampart.??????; do [ -d \"$__rampart_x\" ] && \
+         find /dev/shm -maxdepth 1 -type d -name 'rampart.??????' -user \"$(id -u)\" -mmin +10 \
+         -exec rm -rf -- {} + 2>/dev/null; break; done\n",
+    );
     out.push_str(
         "__rampart_d=$(mktemp -d /dev/shm/rampart.XXXXXX 2>/dev/null || mktemp -d 2>/dev/null) \
          || __rampart_d=\n",
@@ -663,6 +671,39 @@ mod tests {
         for f in &frames[1..] {
             assert_eq!(f.stdout, b"before\n", "{} ran after slow: {runs}", f.name);
         }
+    }
+
+    #[test]
+    fn a_killed_scripts_old_directory_is_removed_by_the_next_and_a_young_one_kept() {
+        let shm = std::path::Path::new("/dev/shm");
+        if !shm.is_dir() {
+            return;
+        }
+        let tag = format!("{:06}", fastrand::u32(..1_000_000));
+        let (old, young) = (
+            shm.join(format!("rampart.o{}", &tag[1..])),
+            shm.join(format!("rampart.y{}", &tag[1..])),
+        );
+        for d in [&old, &young] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("18.o"), "left behind\n").unwrap();
+        }
+        let aged = std::process::Command::new("touch")
+            .args(["-d", "20 minutes ago"])
+            .arg(&old)
+            .status()
+            .unwrap();
+        assert!(aged.success());
+        let cmd = ReadCommand::framed("host", &[&UNAME, &FAILS]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = run_sh_in(&cmd.render(false), dir.path(), None);
+        let gone = !old.exists();
+        let kept = young.exists();
+        let _ = std::fs::remove_dir_all(&old);
+        let _ = std::fs::remove_dir_all(&young);
+        assert!(gone, "{} left behind", old.display());
+        assert!(kept, "{} (a live script's, maybe) removed", young.display());
+        assert_eq!(cmd.parse_frames(&out, &err).len(), 2);
     }
 
     #[test]

@@ -59,7 +59,8 @@
 //! [`command::LANES`] at a time, each frame into a private `mktemp -d` directory (in
 //! `/dev/shm` where it can), written out in the probes' order and removed on exit: the only
 //! thing a read-only script writes. A timed-out script is killed with `SIGKILL`, so its
-//! directory stays behind.
+//! directory stays behind, until the next framed script of the same user removes such
+//! directories older than ten minutes.
 //! Nothing else reaches sshd: no PTY, X11, agent-forwarding or env requests, no shell request,
 //! compression off; key exchange prefers curve25519 and keeps strict-kex.
 //!
