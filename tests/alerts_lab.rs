@@ -440,22 +440,32 @@ fn closing_a_capture_stops_tcpdump_on_the_host() {
             assert!(Instant::now() < deadline, "tcpdump did not start on web2");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        // Traffic to web2 from web1's namespace shows up in the snapshots.
-        let _ = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                "rpl-web1",
-                "timeout",
-                "3",
-                "bash",
-                "-c",
-            ])
-            .arg("exec 3<>/dev/tcp/10.77.10.12/80; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3 >/dev/null")
-            .status();
+        // Traffic to web2 from web1's namespace shows up in the snapshots. A tcpdump process
+        // may not be reading its interface yet: the request is sent again every few seconds
+        // until a snapshot shows it (bounded).
+        let request = || {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    "rpl-web1",
+                    "timeout",
+                    "3",
+                    "bash",
+                    "-c",
+                ])
+                .arg("exec 3<>/dev/tcp/10.77.10.12/80; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3 >/dev/null")
+                .status()
+        };
         let web1: std::net::IpAddr = "10.77.10.11".parse().unwrap();
         let mut seen = false;
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let mut next_request = Instant::now();
         while !seen && Instant::now() < deadline {
+            if Instant::now() >= next_request {
+                let _ = request();
+                next_request = Instant::now() + Duration::from_secs(4);
+            }
             if let Ok(Some(rampart::traffic::capture::CaptureEvent::Snapshot {
                 snapshot, ..
             })) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await
