@@ -95,6 +95,10 @@ pub fn parse_probe(text: &str, stderr: &str) -> Result<Crowdsec, ParseError> {
     }
     match rc {
         Some(0) => c.decisions = parse_decisions(&body)?,
+        // The probe's `timeout 10`, with nothing said.
+        Some(124) if stderr.trim().is_empty() && body.trim().is_empty() => {
+            c.error = Some("cscli gave no answer in 10 s (the local API hung?)".into());
+        }
         Some(code) => {
             let first = stderr
                 .lines()
@@ -151,5 +155,9 @@ mod tests {
         .unwrap();
         assert!(!c.running);
         assert!(c.error.unwrap().contains("connection refused"));
+        // The probe's `timeout 10` ended a cscli that said nothing.
+        let c = parse_probe("### running\n### decisions 124\n\n", "").unwrap();
+        assert!(c.running);
+        assert!(c.error.unwrap().contains("no answer in 10 s"));
     }
 }

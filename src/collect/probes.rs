@@ -172,9 +172,10 @@ pub const PROBES: &[ReadCommand] = &[
          for p in /proc/[0-9]*; do read -r c 2>/dev/null < \"$p/comm\" || continue; \
          [ \"$c\" = firewalld ] && [ \"$(readlink \"$p/ns/net\" 2>/dev/null)\" = \"$me\" ] && { r=1; break; }; \
          done; [ -n \"$r\" ] || { echo 'not running'; exit 0; }; echo running; \
-         d=$(firewall-cmd --get-default-zone 2>&1) || { printf '%s\\n' \"$d\" >&2; exit 1; }; \
+         t=; command -v timeout >/dev/null 2>&1 && t='timeout 10'; \
+         d=$($t firewall-cmd --get-default-zone 2>&1) || { printf '%s\\n' \"${d:-firewall-cmd: no answer}\" >&2; exit 1; }; \
          printf '### default %s\\n' \"$d\"; \
-         z=$(firewall-cmd --list-all-zones 2>&1) || { printf '%s\\n' \"$z\" >&2; exit 1; }; \
+         z=$($t firewall-cmd --list-all-zones 2>&1) || { printf '%s\\n' \"${z:-firewall-cmd: no answer}\" >&2; exit 1; }; \
          printf '### zones\\n%s\\n' \"$z\"; \
          for s in $(printf '%s\\n' \"$z\" | sed -n 's/^  services: //p' | tr ' ' '\\n' | sort -u | head -n 128); do \
          case \"$s\" in *[!A-Za-z0-9_.+-]*) continue;; esac; \
@@ -192,20 +193,25 @@ pub const PROBES: &[ReadCommand] = &[
     // Where the docker CLI could find no daemon to ask (no DOCKER_HOST or DOCKER_CONTEXT, no
     // context, no socket at the default path) it is not started: that is the CLI's own
     // "cannot connect", without its 15 ms of CPU in every refresh of a host without Docker.
+    // A daemon that does not answer within 10 s (`timeout`, where the host has it) fails this
+    // probe alone, not the host's whole script at the remote timeout.
     probe!(
         "containers",
-        "f=; for e in docker podman; do command -v $e >/dev/null 2>&1 || continue; f=1; \
+        "f=; t=; command -v timeout >/dev/null 2>&1 && t='timeout 10'; \
+         for e in docker podman; do command -v $e >/dev/null 2>&1 || continue; f=1; \
          if [ $e = docker ] && [ -z \"${DOCKER_HOST:-}\" ] && [ -z \"${DOCKER_CONTEXT:-}\" ] \
          && [ ! -S /var/run/docker.sock ] && [ ! -S /run/docker.sock ] \
          && [ ! -e \"${HOME:-/nonexistent}/.docker/contexts/meta\" ]; then \
          echo \"### engine $e not running\"; continue; fi; \
-         ids=$($e ps -q 2>&1); r=$?; \
+         ids=$($t $e ps -q 2>&1); r=$?; [ $r = 124 ] && [ -n \"$t\" ] && { \
+         echo \"$e ps: no answer in 10 s (a hung daemon?)\" >&2; exit 1; }; \
          case $ids in *'Cannot connect to the Docker daemon'*|*'Is the docker daemon running'*|*'no such file or directory'*) \
          echo \"### engine $e not running\"; continue;; esac; \
          [ $r = 0 ] || { printf '%s\\n' \"$ids\" >&2; exit 1; }; echo \"### engine $e\"; \
-         [ -z \"$ids\" ] || $e inspect --format \
+         [ -z \"$ids\" ] || $t $e inspect --format \
          '{\"id\":{{json .Id}},\"name\":{{json .Name}},\"image\":{{json .Config.Image}},\"running\":{{json .State.Running}},\"mode\":{{json .HostConfig.NetworkMode}},\"ports\":{{json .NetworkSettings.Ports}},\"networks\":{{json .NetworkSettings.Networks}}}' \
-         $ids || exit 1; done; [ -n \"$f\" ] || exit 127"
+         $ids || { [ $? = 124 ] && [ -n \"$t\" ] && echo \"$e inspect: no answer in 10 s (a hung daemon?)\" >&2; \
+         exit 1; }; done; [ -n \"$f\" ] || exit 127"
     ),
     // Every jail's status through one connection to the server's socket: fail2ban's own
     // interpreter, isolated and without site packages (`-I -S`), speaks the client's protocol
@@ -254,7 +260,8 @@ pub const PROBES: &[ReadCommand] = &[
          for p in /proc/[0-9]*; do read -r c 2>/dev/null < \"$p/comm\" || continue; \
          [ \"$c\" = crowdsec ] && [ \"$(readlink \"$p/ns/net\" 2>/dev/null)\" = \"$n\" ] && { echo '### running'; r=1; break; }; \
          done; [ -n \"$r\" ] || { echo '### decisions skipped'; exit 0; }; \
-         o=$(cscli decisions list -o json); rc=$?; printf '### decisions %s\\n' \"$rc\"; \
+         t=; command -v timeout >/dev/null 2>&1 && t='timeout 10'; \
+         o=$($t cscli decisions list -o json); rc=$?; printf '### decisions %s\\n' \"$rc\"; \
          printf '%s\\n' \"$o\" | head -c 4194304; exit 0"
     ),
     // IDS alert files: only their last 256 KiB, whatever their size.
@@ -392,10 +399,14 @@ pub const PROBES: &[ReadCommand] = &[
     // gunicorn masters of this host's network namespace (the PID namespace may be shared),
     // their working directory, settings module and arguments, then the project's settings,
     // views and urls files. Only DJANGO_SETTINGS_MODULE is taken from the environment.
+    // Neither this probe nor the next starts `ps` or `ss -p` where no process of this
+    // namespace is named gunicorn or python* (the shell reads the names): most hosts.
     probe!(
         alone "stack-django",
-        "me=$(readlink /proc/self/ns/net); \
-         ps -e -o pid=,ppid=,comm=,args= 2>/dev/null | awk '{ g[$1] = ($3 ~ /^(gunicorn|python)/) && \
+        "me=$(readlink /proc/self/ns/net); py=; for q in /proc/[0-9]*; do \
+         read -r c 2>/dev/null < \"$q/comm\" || continue; case $c in gunicorn*|python*) \
+         [ \"$(readlink \"$q/ns/net\" 2>/dev/null)\" = \"$me\" ] && { py=1; break; };; esac; done; \
+         [ -z \"$py\" ] || ps -e -o pid=,ppid=,comm=,args= 2>/dev/null | awk '{ g[$1] = ($3 ~ /^(gunicorn|python)/) && \
          ($4 ~ /gunicorn/ || $5 ~ /gunicorn/ || $6 ~ /gunicorn/); p[$1] = $2 } \
          END { for (k in g) if (g[k] && !g[p[k]]) print k }' | sort -n | head -n 16 | \
          while read -r p; do [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; \
@@ -417,7 +428,10 @@ pub const PROBES: &[ReadCommand] = &[
     probe!(
         "stack-app-http",
         "command -v ss >/dev/null 2>&1 || exit 127; command -v curl >/dev/null 2>&1 || exit 127; \
-         ss -H -tlnp 2>/dev/null | awk '/\"(gunicorn|python[0-9.]*)\"/ {print $4}' | sort -u | head -n 16 | \
+         me=$(readlink /proc/self/ns/net); py=; for q in /proc/[0-9]*; do \
+         read -r c 2>/dev/null < \"$q/comm\" || continue; case $c in gunicorn*|python*) \
+         [ \"$(readlink \"$q/ns/net\" 2>/dev/null)\" = \"$me\" ] && { py=1; break; };; esac; done; \
+         [ -n \"$py\" ] || exit 0; ss -H -tlnp 2>/dev/null | awk '/\"(gunicorn|python[0-9.]*)\"/ {print $4}' | sort -u | head -n 16 | \
          while IFS= read -r a; do port=${a##*:}; addr=${a%:*}; \
          case \"$port\" in ''|*[!0-9]*) continue;; esac; \
          case \"$addr\" in '*'|0.0.0.0|'[::]'|'') addr=127.0.0.1;; esac; \
@@ -1475,6 +1489,46 @@ mod tests {
         // Only the socket watchers follow sockets.
         assert_eq!(of(base, "sshd"), of(&opened, "sshd"));
         assert_eq!(of(base, "services"), of(&opened, "services"));
+    }
+
+    #[test]
+    fn a_hung_container_daemon_fails_its_own_probe_not_the_script() {
+        let has_timeout = std::process::Command::new("sh")
+            .args(["-c", "command -v timeout"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_timeout {
+            return;
+        }
+        // A docker CLI whose daemon never answers.
+        let bin = tempfile::tempdir().unwrap();
+        let fake = bin.path().join("docker");
+        std::fs::write(&fake, "#!/bin/sh\nexec sleep 60\n").unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let probe = |n: &str| PROBES.iter().find(|p| p.name() == n).unwrap();
+        let cmd = ReadCommand::framed("t", &[probe("containers"), probe("os-release")]).unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cmd.render(false))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap();
+        let frames = cmd.parse_frames(&out.stdout, &out.stderr);
+        let c = frames.iter().find(|f| f.name == "containers").unwrap();
+        assert_eq!(c.exit_status, Some(1), "{c:?}");
+        assert!(
+            String::from_utf8_lossy(&c.stderr).contains("docker ps: no answer in 10 s"),
+            "{c:?}"
+        );
+        let os = frames.iter().find(|f| f.name == "os-release").unwrap();
+        assert!(os.complete() && os.exit_status == Some(0), "{os:?}");
+        let st = state_from_frames("h", &frames);
+        match &st.containers {
+            Probed::Failed { message, .. } => assert!(message.contains("no answer"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -147,8 +147,9 @@ impl ReadCommand {
     /// byte for byte what running them one after the other gives. Where no directory can be
     /// made, the probes run one after the other, as a script of one such probe always does.
     ///
-    /// The cost of writing out at the end: a probe that hangs (a docker CLI facing a hung
-    /// daemon) holds back every frame until the remote timeout kills the script, and the
+    /// The cost of writing out at the end: a probe that hangs (`systemctl` facing a hung
+    /// systemd; the probes that ask Docker, CrowdSec or firewalld give up after 10 s on their
+    /// own) holds back every frame until the remote timeout kills the script, and the
     /// host's whole collection fails, where the one-by-one script kept the frames of the
     /// probes before the hung one. Either way nothing is shown as known that was not read.
     pub fn render(&self, sudo: bool) -> String {
