@@ -116,6 +116,20 @@ async fn phase(
                 .collect()
                 .await;
             execs = done.iter().map(|(_, rep)| rep.execs).sum();
+            // What made a host take a second exec: printed so the scale lab's steady rounds
+            // can be read (stderr, next to the JSON line).
+            let mut reran: Vec<&str> = done.iter().flat_map(|(_, rep)| rep.reran.clone()).collect();
+            reran.sort_unstable();
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for r in reran {
+                match counts.last_mut() {
+                    Some((n, c)) if *n == r => *c += 1,
+                    _ => counts.push((r, 1)),
+                }
+            }
+            if !counts.is_empty() {
+                eprintln!("fanout-collect: ran again (probe, hosts): {counts:?}");
+            }
             rampart::state::FleetState {
                 hosts: done.into_iter().map(|(s, _)| s).collect(),
             }

@@ -536,7 +536,7 @@ macro_rules! watches {
                  printf '%s\\n' '### stat'; stat -L -c '%n|%i|%s|%Y' \
                  /proc/self/ns/net /proc/[0-9]*/ns/net ",
                 $( $( $path, " ", )* )*
-                "2>/dev/null; exit 0"
+                "2>/dev/null; printf '%s\\n' '### after'; echo /proc/[0-9]*; exit 0"
             ),
         );
     };
@@ -596,6 +596,7 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
         .split_whitespace()
         .collect();
     let mut procs: Option<Vec<u32>> = None;
+    let mut after: Option<std::collections::HashSet<u32>> = None;
     let mut socks: Option<Vec<(&str, &str, &str)>> = None;
     let mut stats: Option<Vec<(String, String)>> = None;
     // Each process's network namespace (inode), and this session's own.
@@ -611,6 +612,13 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
                     .collect();
                 pids.sort_unstable();
                 procs = Some(pids);
+            }
+            "after" => {
+                after = Some(
+                    body.split_whitespace()
+                        .filter_map(|w| w.strip_prefix("/proc/")?.parse().ok())
+                        .collect(),
+                );
             }
             // Protocol, state and local address: the queue lengths move with the traffic.
             "socks" => {
@@ -650,9 +658,15 @@ pub fn fingerprint_tokens(text: &str) -> Option<Vec<(&'static str, u64)>> {
     if procs.is_empty() {
         return None;
     }
+    // A process that ended while the fingerprint ran (listed before the `stat`, gone after
+    // it) is not part of the host any more: without this, the short-lived processes of
+    // whatever else runs in a shared PID namespace read as a change in every refresh.
+    if let Some(after) = &after {
+        procs.retain(|p| after.contains(p));
+    }
     // Another namespace's process is not this host's. One whose namespace could not be read
-    // (it ended meanwhile, or the user may not look) counts, as does every one when the
-    // session's own namespace is unknown.
+    // (the user may not look) counts, as does every one when the session's own namespace is
+    // unknown.
     if let Some(own_ns) = netns.get("self") {
         procs.retain(|p| {
             netns
@@ -1454,6 +1468,38 @@ mod tests {
         // Nor without the socket list.
         assert!(fingerprint_tokens("self 1\n### procs\n/proc/1\n### stat\n").is_none());
         assert!(fingerprint_tokens("### stat\n").is_none());
+    }
+
+    #[test]
+    fn a_process_that_ended_while_the_fingerprint_ran_is_no_change() {
+        // Listed before the `stat`, its namespace unread, then (`### after`) gone or not.
+        let text = |procs: &str, after: &str| {
+            format!(
+                "self 900\n### procs\n{procs}\n### socks\n### stat\n\
+                 /proc/self/ns/net|4026532254|0|1\n/proc/1/ns/net|4026532254|0|1\n\
+                 /proc/50/ns/net|4026532254|0|1\n### after\n{after}\n"
+            )
+        };
+        let of = |t: &str| {
+            let t = fingerprint_tokens(t).unwrap();
+            t.iter().find(|(k, _)| *k == "services").unwrap().1
+        };
+        let base = of(&text("/proc/1 /proc/50", "/proc/1 /proc/50"));
+        // A short-lived process of whatever shares the PID namespace: no change.
+        let ended = of(&text(
+            "/proc/1 /proc/50 /proc/77",
+            "/proc/1 /proc/50 /proc/78",
+        ));
+        assert_eq!(base, ended);
+        // Still there, namespace unreadable: it counts (the safe direction).
+        let unread = of(&text(
+            "/proc/1 /proc/50 /proc/77",
+            "/proc/1 /proc/50 /proc/77",
+        ));
+        assert_ne!(base, unread);
+        // One of the host's own that ended (a daemon gone) is a change.
+        let gone = of(&text("/proc/1 /proc/50", "/proc/1"));
+        assert_ne!(base, gone);
     }
 
     #[test]
