@@ -47,12 +47,24 @@ use super::{
 /// sshd, iptables and friends live in sbin, which a non-root PATH may lack.
 /// `alone`: the probe reads the process or socket table, so it runs before the probes that
 /// run concurrently ([`ReadCommand::alone`]), where their own processes cannot show.
+/// The script may be several literals and [`gunicorn_here`]-style macros, joined.
 macro_rules! probe {
-    ($name:literal, $script:literal) => {
-        ReadCommand::new($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $script))
+    ($name:literal, $($script:expr),+) => {
+        ReadCommand::new($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $($script),+))
     };
-    (alone $name:literal, $script:literal) => {
-        ReadCommand::alone($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $script))
+    (alone $name:literal, $($script:expr),+) => {
+        ReadCommand::alone($name, concat!("PATH=$PATH:/usr/sbin:/sbin; ", $($script),+))
+    };
+}
+
+/// Sets `py` when a process of this host's network namespace is named gunicorn or python*
+/// (the shell reads the names; `readlink` only for such a process): the Django probes start
+/// no `ps` or `ss -p` without one.
+macro_rules! gunicorn_here {
+    () => {
+        "me=$(readlink /proc/self/ns/net); py=; for q in /proc/[0-9]*; do \
+         read -r c 2>/dev/null < \"$q/comm\" || continue; case $c in gunicorn*|python*) \
+         [ \"$(readlink \"$q/ns/net\" 2>/dev/null)\" = \"$me\" ] && { py=1; break; };; esac; done; "
     };
 }
 
@@ -403,10 +415,8 @@ pub const PROBES: &[ReadCommand] = &[
     // namespace is named gunicorn or python* (the shell reads the names): most hosts.
     probe!(
         alone "stack-django",
-        "me=$(readlink /proc/self/ns/net); py=; for q in /proc/[0-9]*; do \
-         read -r c 2>/dev/null < \"$q/comm\" || continue; case $c in gunicorn*|python*) \
-         [ \"$(readlink \"$q/ns/net\" 2>/dev/null)\" = \"$me\" ] && { py=1; break; };; esac; done; \
-         [ -z \"$py\" ] || ps -e -o pid=,ppid=,comm=,args= 2>/dev/null | awk '{ g[$1] = ($3 ~ /^(gunicorn|python)/) && \
+        gunicorn_here!(),
+        "[ -z \"$py\" ] || ps -e -o pid=,ppid=,comm=,args= 2>/dev/null | awk '{ g[$1] = ($3 ~ /^(gunicorn|python)/) && \
          ($4 ~ /gunicorn/ || $5 ~ /gunicorn/ || $6 ~ /gunicorn/); p[$1] = $2 } \
          END { for (k in g) if (g[k] && !g[p[k]]) print k }' | sort -n | head -n 16 | \
          while read -r p; do [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; \
@@ -427,11 +437,9 @@ pub const PROBES: &[ReadCommand] = &[
     // in this host: only the status and whether Django's debug page came back travel.
     probe!(
         "stack-app-http",
-        "command -v ss >/dev/null 2>&1 || exit 127; command -v curl >/dev/null 2>&1 || exit 127; \
-         me=$(readlink /proc/self/ns/net); py=; for q in /proc/[0-9]*; do \
-         read -r c 2>/dev/null < \"$q/comm\" || continue; case $c in gunicorn*|python*) \
-         [ \"$(readlink \"$q/ns/net\" 2>/dev/null)\" = \"$me\" ] && { py=1; break; };; esac; done; \
-         [ -n \"$py\" ] || exit 0; ss -H -tlnp 2>/dev/null | awk '/\"(gunicorn|python[0-9.]*)\"/ {print $4}' | sort -u | head -n 16 | \
+        "command -v ss >/dev/null 2>&1 || exit 127; command -v curl >/dev/null 2>&1 || exit 127; ",
+        gunicorn_here!(),
+        "[ -n \"$py\" ] || exit 0; ss -H -tlnp 2>/dev/null | awk '/\"(gunicorn|python[0-9.]*)\"/ {print $4}' | sort -u | head -n 16 | \
          while IFS= read -r a; do port=${a##*:}; addr=${a%:*}; \
          case \"$port\" in ''|*[!0-9]*) continue;; esac; \
          case \"$addr\" in '*'|0.0.0.0|'[::]'|'') addr=127.0.0.1;; esac; \
